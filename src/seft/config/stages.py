@@ -34,6 +34,7 @@ class TestbedConfig:
     n_external: int = field(512, min=0, help="Prompts with a response from the strong external writer (external.jsonl).")
     n_eval: int = field(1024, min=1, help="Held-out evaluation prompts (eval.jsonl).")
     n_eval_ood: int = field(512, min=1, help="Harder, out-of-distribution evaluation prompts with longer inputs (eval_ood.jsonl).")
+    n_dev: int = field(512, min=1, help="Development prompts with answers (dev.jsonl), for choosing hyper-parameters such as the baselines' learning rates; never reported. Drawn from its own stream but, unlike eval sets, not excluded from the training splits: the few prompts it shares with them by chance do not matter for selection, and excluding them would change every other split.")
     pretrain_examples: int = field(16384, min=64, help="Size of the noisy corpus the base policy is pretrained on.")
     corpus_weights: dict[str, float] = field(
         default_factory=lambda: {"perfect": 0.6, "minor": 0.25, "major": 0.1, "wrong_format": 0.03, "empty": 0.02},
@@ -137,6 +138,34 @@ class ReviseConfig:
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(temperature=0.0), help="Decoding for revisions (greedy by default: the reviser should be decisive).")
 
 
+# ----------------------------------------------------------------------------- judges
+@dataclass
+class JudgeConfig:
+    """Which judge scores and compares responses, and how an API judge is called."""
+    kind: str = field("testbed", choices=("testbed", "reward_model", "openai"), help="testbed: the verifiable scorer; reward_model: a local sequence-classification checkpoint; openai: an LLM behind any OpenAI-compatible /chat/completions endpoint (vLLM, llama.cpp server, hosted APIs).")
+    model: str | None = field(None, help="reward_model: checkpoint folder or hub id; openai: the model name sent with each request.")
+    base_url: str = field("http://127.0.0.1:8000/v1", help="openai: the API root; requests go to {base_url}/chat/completions.")
+    api_key_env: str = field("OPENAI_API_KEY", help="openai: name of the environment variable holding the API key (sent as a Bearer token when set; local servers need none). The key itself is never part of a config, a log or the cache.")
+    protocol: str = field("pairwise", choices=("pairwise", "single"), help="openai: how compare() decides: pairwise (AlpacaEval-style a/b verdict, both orders averaged) or single (MT-Bench-style 1-10 rating of each answer, the higher wins). score() always uses single grading.")
+    timeout_s: float = field(60.0, min=0.1, help="openai: seconds to wait for one HTTP response before retrying.")
+    max_retries: int = field(5, min=0, help="openai: retries per request after timeouts, connection errors, 429, 5xx or an unparseable reply; then the judgment is recorded as None.")
+    backoff_s: float = field(1.0, min=0.0, help="openai: first retry delay; doubles each retry, with jitter (a 429's Retry-After is honoured instead).")
+    concurrency: int = field(8, min=1, help="openai: requests in flight at once.")
+    temperature: float = field(0.0, min=0.0, help="openai: judge sampling temperature (0: as deterministic as the server allows).")
+    max_tokens: int = field(1024, min=1, help="openai: longest judge reply in tokens (single grading writes a short assessment first).")
+    cache_dir: str = field("~/.cache/seft/judgments", help="openai: where judge replies are cached, so a rerun costs nothing (env SEFT_CACHE overrides the ~/.cache/seft prefix).")
+    use_cache: bool = field(True, help="openai: read and write the reply cache.")
+    batch_size: int = field(8, min=1, help="reward_model: sequences per forward pass.")
+    max_length: int | None = field(None, min=8, help="reward_model: longest (prompt + response) in tokens, truncated from the left so the response survives; null: the model's limit.")
+
+    def __post_init__(self):
+        if self.kind in ("reward_model", "openai") and not self.model:
+            raise ValueError(f"judge kind '{self.kind}' needs `model` (a checkpoint for reward_model, a model name for openai)")
+
+
+__all__.append("JudgeConfig")
+
+
 # ----------------------------------------------------------------------------- evolution
 @dataclass
 class PhaseConfig:
@@ -169,7 +198,7 @@ class EvolveConfig:
     revise: ReviseConfig = field(default_factory=ReviseConfig, help="Revision settings (reviser/input/out are filled per round).")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3.0, learning_rate=1e-3), help="Policy SFT settings per round (continues from the previous round's weights).")
     eval_max_new_tokens: int = field(48, min=1, help="Completion budget when scoring held-out sets (greedy).")
-    judge: str = field("testbed", help="Judge for the per-round evaluation: 'testbed' (verifiable scorer).")
+    judge: JudgeConfig = field(default_factory=JudgeConfig, help="Judge of the per-round held-out evaluation (and of `seft compare`'s win rates): the testbed's verifiable scorer by default; a reward model or an API judge for real data.")
 
 
 @dataclass
@@ -184,34 +213,22 @@ class RunConfig:
     with_baselines: bool = field(False, help="After evolution, also train the `baselines` from the same base policy on the reviser's preference data (RUN/baselines/<method>/), evaluate them on the same sets (RUN/eval/<method>/) and add them to eval/summary.json under their method names, for `seft compare`.")
     baselines: list[str] = field(default_factory=lambda: ["sft", "dpo", "orpo"], help="Baseline methods trained when with_baselines is true (any of sft, dpo, orpo).")
     baseline_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3.0, learning_rate=1e-3), help="Training settings of every baseline (used only when with_baselines is true).")
-
-
-# ----------------------------------------------------------------------------- judges
-@dataclass
-class JudgeConfig:
-    """Which judge scores and compares responses, and how an API judge is called."""
-    kind: str = field("testbed", choices=("testbed", "reward_model", "openai"), help="testbed: the verifiable scorer; reward_model: a local sequence-classification checkpoint; openai: an LLM behind any OpenAI-compatible /chat/completions endpoint (vLLM, llama.cpp server, hosted APIs).")
-    model: str | None = field(None, help="reward_model: checkpoint folder or hub id; openai: the model name sent with each request.")
-    base_url: str = field("http://127.0.0.1:8000/v1", help="openai: the API root; requests go to {base_url}/chat/completions.")
-    api_key_env: str = field("OPENAI_API_KEY", help="openai: name of the environment variable holding the API key (sent as a Bearer token when set; local servers need none). The key itself is never part of a config, a log or the cache.")
-    protocol: str = field("pairwise", choices=("pairwise", "single"), help="openai: how compare() decides: pairwise (AlpacaEval-style a/b verdict, both orders averaged) or single (MT-Bench-style 1-10 rating of each answer, the higher wins). score() always uses single grading.")
-    timeout_s: float = field(60.0, min=0.1, help="openai: seconds to wait for one HTTP response before retrying.")
-    max_retries: int = field(5, min=0, help="openai: retries per request after timeouts, connection errors, 429, 5xx or an unparseable reply; then the judgment is recorded as None.")
-    backoff_s: float = field(1.0, min=0.0, help="openai: first retry delay; doubles each retry, with jitter (a 429's Retry-After is honoured instead).")
-    concurrency: int = field(8, min=1, help="openai: requests in flight at once.")
-    temperature: float = field(0.0, min=0.0, help="openai: judge sampling temperature (0: as deterministic as the server allows).")
-    max_tokens: int = field(1024, min=1, help="openai: longest judge reply in tokens (single grading writes a short assessment first).")
-    cache_dir: str = field("~/.cache/seft/judgments", help="openai: where judge replies are cached, so a rerun costs nothing (env SEFT_CACHE overrides the ~/.cache/seft prefix).")
-    use_cache: bool = field(True, help="openai: read and write the reply cache.")
-    batch_size: int = field(8, min=1, help="reward_model: sequences per forward pass.")
-    max_length: int | None = field(None, min=8, help="reward_model: longest (prompt + response) in tokens, truncated from the left so the response survives; null: the model's limit.")
+    baseline_learning_rates: dict[str, float] = field(default_factory=dict, help="Per-method learning rate, e.g. {dpo: 3e-4}, in place of baseline_train.learning_rate (a sweep fills this in for the seeds after the first).")
+    baseline_lr_sweep: list[float] = field(default_factory=list, help="Learning rates tried for every baseline: each method keeps the one that scores best on `sweep_set` (a development set, never a reported one) and that model becomes its row. Results in RUN/sweep/sweep.json. With several seeds the sweep runs once, in the first seed's run, and the other seeds reuse its choice. Empty: no sweep.")
+    sweep_set: str | None = field(None, help="Prompts with references on which the baseline sweep chooses (default: the testbed's dev.jsonl).")
+    scaling: list[int] = field(default_factory=list, help="Data-scaling curve: for each value, one more SEFT run of the internal phases only with that many prompts per round, from the same reviser (RUN/scaling/ppr_<n>/). The main run's internal-only result is the curve's point at evolve.prompts_per_round. E.g. [512, 1024] with the default 2048 gives 1x, 2x and 4x.")
+    seeds: int = field(1, min=1, help="Repeat the whole run over this many seeds (also `seft run --seeds N`): run k, in OUT/seed_<k>/, adds k to every seed of the config (data order, sampling, training; the testbed and its base policy stay fixed), then `seft compare` over all of them writes OUT/compare/ with means and t-intervals across seeds. 1: one run, directly in OUT.")
 
     def __post_init__(self):
-        if self.kind in ("reward_model", "openai") and not self.model:
-            raise ValueError(f"judge kind '{self.kind}' needs `model` (a checkpoint for reward_model, a model name for openai)")
-
-
-__all__.append("JudgeConfig")
+        if self.baseline_lr_sweep and not self.with_baselines:
+            raise ValueError("baseline_lr_sweep is set but with_baselines is false: there is nothing to sweep")
+        if any(lr <= 0 for lr in self.baseline_lr_sweep) or len(set(self.baseline_lr_sweep)) != len(self.baseline_lr_sweep):
+            raise ValueError(f"baseline_lr_sweep: expected distinct positive learning rates, got {self.baseline_lr_sweep}")
+        if any(n < 1 for n in self.scaling) or len(set(self.scaling)) != len(self.scaling):
+            raise ValueError(f"scaling: expected distinct positive prompts-per-round values, got {self.scaling}")
+        if self.evolve.prompts_per_round in self.scaling:
+            raise ValueError(f"scaling: {self.evolve.prompts_per_round} is the main run's prompts_per_round, "
+                             "already a point of the curve")
 
 
 # ----------------------------------------------------------------------------- baselines

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from ..data.io import atomic_write_json, write_jsonl
 from ..generation.base import SamplingParams
-from ..judges import get_judge
+from ..judges import get_judge, judge_label
 from ..data.readers import load_records
 from .stats import summarize
 
 __all__ = ["evaluate_model"]
+
+log = logging.getLogger(__name__)
 
 
 def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models) -> dict:
@@ -32,7 +35,13 @@ def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models
         scores = judge.score(records, answers)
         write_jsonl(out_dir / f"{set_name}.jsonl",
                     [{"id": r["id"], "response": a, "score": s} for r, a, s in zip(records, answers, scores)])
+        if all(s is None for s in scores):
+            raise RuntimeError(f"the judge ({judge_label(cfg.judge)}) gave no judgment for any of the "
+                               f"{len(scores)} answers of {name} on {set_name}; see the log for its errors")
         summary[set_name] = summarize(scores)
+        if summary[set_name].get("missing"):
+            log.warning("%s on %s: %d of %d judgments failed and are left out of the score", name, set_name,
+                        summary[set_name]["missing"], len(scores))
     atomic_write_json(summary_path, summary)
     state.mark(unit)
     return summary

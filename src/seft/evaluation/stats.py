@@ -20,7 +20,16 @@ def bootstrap_ci(values: Sequence[float], *, n_boot: int = 2000, alpha: float = 
     return lo, hi
 
 
-def summarize(values: Sequence[float], *, seed: int = 0) -> dict:
-    """``{"score", "ci95": [lo, hi], "n"}`` — the contract of eval/summary.json."""
-    lo, hi = bootstrap_ci(values, seed=seed)
-    return {"score": round(sum(values) / len(values), 6), "ci95": [round(lo, 6), round(hi, 6)], "n": len(values)}
+def summarize(values: Sequence[float | None], *, seed: int = 0) -> dict:
+    """``{"score", "ci95": [lo, hi], "n"}`` — the contract of eval/summary.json.
+
+    ``None`` is a judgment that failed (an API judge out of retries): it is left out of the mean,
+    never counted as 0, and the summary then says how many with ``"missing"``."""
+    judged = [v for v in values if v is not None]
+    if not judged:
+        raise ValueError(f"no judged value to summarize ({len(values)} missing)")
+    lo, hi = bootstrap_ci(judged, seed=seed)
+    out = {"score": round(sum(judged) / len(judged), 6), "ci95": [round(lo, 6), round(hi, 6)], "n": len(judged)}
+    if len(judged) < len(values):
+        out["missing"] = len(values) - len(judged)
+    return out

@@ -12,9 +12,18 @@ from .base import Judge
 if TYPE_CHECKING:
     from ..config.stages import JudgeConfig
 
-__all__ = ["Judge", "get_judge"]
+__all__ = ["Judge", "get_judge", "judge_label"]
 
 KINDS = ("testbed", "reward_model", "openai")
+
+
+def judge_label(cfg_or_name: "str | JudgeConfig | dict[str, Any]") -> str:
+    """A short name for reports: ``testbed``, ``reward_model:PATH`` or ``openai:MODEL``."""
+    if isinstance(cfg_or_name, str):
+        return cfg_or_name
+    kind, model = (cfg_or_name.get("kind"), cfg_or_name.get("model")) if isinstance(cfg_or_name, dict) \
+        else (cfg_or_name.kind, cfg_or_name.model)
+    return f"{kind}:{model}" if model else str(kind)
 
 
 def get_judge(cfg_or_name: "str | JudgeConfig | dict[str, Any]") -> Judge:

@@ -26,7 +26,11 @@ def write_summary(out: Path, evolve_cfg) -> dict:
     if rounds:
         for name, s in rounds[-1]["scores"].items():
             sets[name]["seft_final"] = s
-    summary = {"judge": evolve_cfg.judge, "sets": sets}
+    from ..config.core import to_dict
+    from ..judges import judge_label
+
+    # "judge" is the name reports print; "judge_config" lets `seft compare` rebuild the same judge.
+    summary = {"judge": judge_label(evolve_cfg.judge), "judge_config": to_dict(evolve_cfg.judge), "sets": sets}
     atomic_write_json(out / "eval" / "summary.json", summary)
     return summary
 
