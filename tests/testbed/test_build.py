@@ -19,7 +19,7 @@ def test_build_writes_every_artifact(tiny_testbed):
         assert (tiny_testbed / name).is_file(), name
     m = json.loads((tiny_testbed / "manifest.json").read_text())
     assert m["sizes"] == {"preferences.jsonl": 24, "prompts.jsonl": 64, "external.jsonl": 32,
-                          "eval.jsonl": 24, "eval_ood.jsonl": 12}
+                          "eval.jsonl": 24, "eval_ood.jsonl": 12, "dev.jsonl": 12}
     assert 0.0 <= m["base_policy_score"] <= 1.0 and set(m["base_policy_score_per_task"]) == set(m["tasks"])
     prefs = _lines(tiny_testbed / "preferences.jsonl")
     assert all(len(p["responses"]) >= 4 and p["scale"] == [0.0, 1.0] for p in prefs)

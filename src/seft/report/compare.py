@@ -100,6 +100,15 @@ def _csv(rows: Sequence[dict]) -> str:
     return buf.getvalue()
 
 
+def _scaling_csv(points: Sequence[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["prompts", "prompts_per_round", "multiple", "set", "runs", "score", "score_lo", "score_hi"])
+    for p in points:
+        w.writerow([p["prompts"], p["prompts_per_round"], p["multiple"], p["set"], p["runs"], p["score"], *p["score_ci95"]])
+    return buf.getvalue()
+
+
 def plot_compare(rows: Sequence[dict], set_name: str, path: Path) -> None:
     """Bar chart of the score of every model on one set, with its 95% interval as error bars."""
     import matplotlib
@@ -121,8 +130,13 @@ def plot_compare(rows: Sequence[dict], set_name: str, path: Path) -> None:
     save_figure(fig, path)
 
 
-def write_compare(out: Path, per_run: Sequence[Sequence[dict]], *, main_set: str | None = None) -> list[dict]:
-    """Aggregate the runs' rows and write compare.md, compare.csv and compare.png into ``out``."""
+def write_compare(out: Path, per_run: Sequence[Sequence[dict]], *, main_set: str | None = None,
+                  scaling: Sequence[dict] = (), sweep: dict | None = None) -> list[dict]:
+    """Aggregate the runs' rows and write compare.md, compare.csv and compare.png into ``out``;
+    with the runs' ``scaling`` summaries also the curve (a section and scaling.png), with a
+    ``sweep`` (sweep.json) the baselines' learning-rate table."""
+    from .experiments import aggregate_scaling, plot_scaling, render_scaling, render_sweep
+
     rows = aggregate_runs(per_run)
     if not rows:
         raise ValueError("nothing to compare: no rows")
@@ -131,7 +145,16 @@ def write_compare(out: Path, per_run: Sequence[Sequence[dict]], *, main_set: str
     if main_set not in sets:
         raise ConfigError(f"main_set: '{main_set}' is not an eval set of the runs ({', '.join(sets)})")
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "compare.md", render_compare(rows))
+    text = render_compare(rows)
+    points = aggregate_scaling(scaling)
+    if points:
+        base = {r["set"]: r["score"] for r in rows if r["model"] == "base"}
+        text += "\n" + "\n".join(render_scaling(points, base, scaling[0]["internal_rounds"]))
+        plot_scaling(points, base, out / "scaling.png")
+        atomic_write_text(out / "scaling.csv", _scaling_csv(points))
+    if sweep:
+        text += "\n" + "\n".join(render_sweep(sweep))
+    atomic_write_text(out / "compare.md", text)
     atomic_write_text(out / "compare.csv", _csv(rows))
     plot_compare(rows, main_set, out / "compare.png")
     return rows

@@ -32,7 +32,7 @@ __all__ = ["run_testbed_build", "config_hash", "resolve_out", "BUILD_VERSION", "
 log = logging.getLogger(__name__)
 
 BUILD_VERSION = 1  # bump when task, writer or builder code changes what a build produces
-DATA_FILES = ["preferences.jsonl", "prompts.jsonl", "external.jsonl", "eval.jsonl", "eval_ood.jsonl"]
+DATA_FILES = ["preferences.jsonl", "prompts.jsonl", "external.jsonl", "eval.jsonl", "eval_ood.jsonl", "dev.jsonl"]
 _NOT_HASHED = {"out", "cache_dir", "force"}
 
 
@@ -117,6 +117,8 @@ def _build_into(cfg: TestbedConfig, key: str, tmp: Path) -> None:
         "external.jsonl": ext,
         "eval.jsonl": [to_prompt_record("eval", i, e, with_reference=True) for i, e in ev],
         "eval_ood.jsonl": [to_prompt_record("eval_ood", i, e, with_reference=True) for i, e in ood],
+        "dev.jsonl": [to_prompt_record("dev", i, e, with_reference=True)
+                      for i, e in take(example_stream(s, "dev", tasks), cfg.n_dev)],
     }
     for name, records in files.items():
         write_jsonl(tmp / name, records)
