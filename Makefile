@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.seft-installed
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= runs/demo
 
-.PHONY: install demo test test-slow lint clean
+.PHONY: install demo test test-slow lint clean replicate
 
 install: $(STAMP)
 
@@ -30,3 +30,8 @@ lint: install
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# The replication table and the data-scaling curve (3 seeds; about an hour on 2 cores).
+# Resumable: rerun after a kill. Writes runs/replicate/ and benchmarks/results/replicate.md.
+replicate: install
+	$(PY) benchmarks/replicate.py

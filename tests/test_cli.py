@@ -39,3 +39,14 @@ def test_print_config_resolves_out_and_overrides(capsys, tmp_path):
     assert main(["run", "--out", str(tmp_path / "r"), "--set", "testbed.seed=5", "--print-config"]) == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["out"] == str(tmp_path / "r") and cfg["testbed"]["seed"] == 5
+
+
+def test_run_shortcut_flags_are_settings(capsys):
+    assert main(["run", "--with-baselines", "--seeds", "3", "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["with_baselines"] is True and cfg["seeds"] == 3
+    assert main(["run", "--print-config"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["with_baselines"] is False and cfg["seeds"] == 1
+    assert main(["run", "--seeds", "zero", "--print-config"]) == 2
+    assert "seeds" in capsys.readouterr().err

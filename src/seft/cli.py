@@ -6,6 +6,7 @@ so ``seft --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import logging
 import sys
@@ -28,7 +29,8 @@ class Command:
 
 COMMANDS = [
     Command("run", "seft.pipeline:run_pipeline", "seft.config.stages:RunConfig",
-            "Run the whole pipeline into a run directory (default: the offline testbed demo).", ("seeds",)),
+            "Run the whole pipeline into a run directory (default: the offline testbed demo).",
+            ("with_baselines", "seeds")),
     Command("testbed build", "seft.testbed.build:run_testbed_build", "seft.config.stages:TestbedConfig",
             "Build the offline testbed: data splits, tiny base policy and manifest (cached)."),
     Command("reviser data", "seft.reviser.data:run_reviser_data", "seft.config.stages:ReviserDataConfig",
@@ -87,9 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Override one setting, e.g. --set seed=3 (repeatable).")
         p.add_argument("--force", action="store_true", help="Start over / overwrite (same as --set force=true).")
         p.add_argument("--print-config", action="store_true", help="Print the resolved config and exit.")
+        defaults = {f.name: f.default for f in dataclasses.fields(_load(cmd.config))}
         for key in cmd.shortcuts:
-            p.add_argument(f"--{key.replace('_', '-')}", dest=f"shortcut_{key}", metavar="VALUE",
-                           help=f"Same as --set {key}=VALUE.")
+            flag = f"--{key.replace('_', '-')}"
+            if isinstance(defaults[key], bool):  # a switch: --with-baselines
+                p.add_argument(flag, dest=f"shortcut_{key}", action="store_const", const="true",
+                               help=f"Same as --set {key}=true.")
+            else:
+                p.add_argument(flag, dest=f"shortcut_{key}", metavar="VALUE", help=f"Same as --set {key}=VALUE.")
         p.set_defaults(_command=cmd)
     return parser
 
