@@ -50,3 +50,13 @@ def test_run_shortcut_flags_are_settings(capsys):
     assert cfg["with_baselines"] is False and cfg["seeds"] == 1
     assert main(["run", "--seeds", "zero", "--print-config"]) == 2
     assert "seeds" in capsys.readouterr().err
+
+
+def test_positional_argument_fills_its_setting(capsys):
+    # `seft models fetch NAME`: the positional is the `name` setting, not a YAML file; --set still wins.
+    assert main(["models", "fetch", "smollm2-135m-instruct", "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["name"] == "smollm2-135m-instruct"
+    assert main(["models", "fetch", "smollm2-135m-instruct", "--set", "force=true", "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["force"] is True
+    assert main(["models", "fetch", "no-such-model", "--print-config"]) == 2
+    assert "name: 'no-such-model' is not allowed" in capsys.readouterr().err

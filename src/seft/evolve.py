@@ -20,6 +20,7 @@ from .config.stages import EvolveConfig, PhaseConfig
 from .data.io import atomic_write_json, write_jsonl
 from .data.readers import load_records
 from .evaluation.runner import evaluate_model
+from .generation.factory import GeneratorCache as _ModelCache
 from .prompts import open_prompt_source
 from .reviser.revise import check_backend, revise_drafts, revision_stats, sampling_params, tag_token_budget
 from .selection import select_examples
@@ -50,7 +51,7 @@ def run_evolve(cfg: EvolveConfig) -> Path:
     models = _ModelCache()
     evaluate_model("base", cfg.policy, cfg, out / "eval" / "base", state, models)
 
-    prompts = open_prompt_source(cfg.prompts)
+    prompts = open_prompt_source(cfg.prompts, cfg.prompts_format)
     external = [r.to_dict() for r in load_records(cfg.external, "external").records] if cfg.external else []
     policy = cfg.policy
     for k, phase in enumerate(rounds, start=1):
@@ -63,6 +64,7 @@ def run_evolve(cfg: EvolveConfig) -> Path:
             revisions = map_sharded(rdir / "revisions.jsonl", drafts, lambda chunk: _revise(chunk, cfg, models),
                                     shard_size=cfg.shard_size)
             train = _select(revisions, phase, rdir, out, k, cfg)
+            models.release_engines()  # SFT needs the GPU memory a vLLM engine holds
             new_policy = _train(policy, train, rdir, k, cfg, state)
             scores = evaluate_model(f"seft_round_{k}", new_policy, cfg, rdir / "eval", state, models)
             atomic_write_json(rdir / "metrics.json", _round_metrics(k, phase, drafts, revisions, train, scores,
@@ -71,6 +73,7 @@ def run_evolve(cfg: EvolveConfig) -> Path:
             models.forget(str(policy))  # the previous policy is not needed again
         policy = str(rdir / "policy")
         log.info("%s done: %s", name, _score_line(json.loads((rdir / "metrics.json").read_text())))
+    models.release_engines()  # what trains next (scaling runs, baselines) needs the GPU memory
     return out
 
 
@@ -96,7 +99,7 @@ def _drafts(phase, k, rdir, policy, prompts, external, offset, cfg, models) -> l
         item["index"] = i
 
     def generate(chunk: list[dict]) -> list[dict]:
-        gen = models.generator(policy, cfg.draft.batch_size)
+        gen = models.generator(policy, cfg.draft.batch_size, cfg.draft)
         # Seeded by round and by the chunk's first index, so a resumed shard samples the same.
         params = sampling_params(cfg.draft, seed=cfg.draft.seed + 100_003 * k + chunk[0]["index"])
         texts = gen.generate([c["prompt"] for c in chunk], params, desc=f"round {k}: drafts")
@@ -106,7 +109,7 @@ def _drafts(phase, k, rdir, policy, prompts, external, offset, cfg, models) -> l
 
 
 def _revise(chunk: list[dict], cfg: EvolveConfig, models) -> list[dict]:
-    gen = models.generator(cfg.reviser, cfg.revise.generation.batch_size)
+    gen = models.generator(cfg.reviser, cfg.revise.generation.batch_size, cfg.revise.generation)
     return revise_drafts(gen, chunk, cfg.revise, tag_budget=tag_token_budget(gen.tokenizer, cfg.revise.tags))
 
 
@@ -136,6 +139,11 @@ def _train(policy: str, train: list[dict], rdir: Path, k: int, cfg: EvolveConfig
 
     unit = f"round_{k:02d}/policy"
     out = rdir / "policy"
+    # With train.lora, round 1 trains a new adapter on the starting policy and round k > 1 loads
+    # round k-1's adapter folder and keeps training that same adapter (load_for_training): it is
+    # never merged and a second one is never stacked. So rounds/round_KK/policy holds only that
+    # round's adapter (small), whose adapter_config.json names the starting policy as its base,
+    # and every round loads on the base alone (`seft export` merges one on request).
     if not state.done(unit):
         lr = cfg.train.learning_rate * cfg.lr_decay_per_round ** (k - 1)
         tcfg = dataclasses.replace(cfg.train, learning_rate=lr, seed=cfg.train.seed + k)
@@ -166,23 +174,3 @@ def _score_line(metrics: dict) -> str:
     rev = metrics["revision"]
     return f"levels {rev['levels']}, changed {rev['changed_share']:.0%}, train {metrics['train_size']}, " + ", ".join(parts)
 
-
-class _ModelCache:
-    """Load each model once per process; generation backends are built on demand."""
-
-    def __init__(self):
-        self._gens: dict[str, object] = {}
-
-    def generator(self, path: str, batch_size: int):
-        if path not in self._gens:
-            from .generation.hf import HFGenerator
-            from .training.common import load_model_and_tokenizer
-
-            model, tok = load_model_and_tokenizer(path, merge_adapter=True)
-            self._gens[path] = HFGenerator(model, tok, batch_size=batch_size)
-        gen = self._gens[path]
-        gen.batch_size = batch_size
-        return gen
-
-    def forget(self, path: str) -> None:
-        self._gens.pop(path, None)

@@ -30,18 +30,22 @@ log = logging.getLogger(__name__)
 
 
 def resolve_paths(cfg: RunConfig, testbed: Path | None) -> RunConfig:
-    """Fill every empty path of the stage configs from the run directory and the testbed."""
+    """Fill every empty path of the stage configs from the run directory and the testbed, and every
+    training section's empty ``launcher`` from the run's."""
     out = Path(cfg.out)
     rd, rt, ev = cfg.reviser_data, cfg.reviser_train, cfg.evolve
 
     def pick(value, default):
         return value if value is not None else (str(default) if default is not None else None)
 
+    def launched(train):  # the run's launcher for every training section that names none
+        return dataclasses.replace(train, launcher=pick(train.launcher, cfg.launcher))
+
     tb = (lambda name: testbed / name) if testbed else (lambda name: None)
     rd = dataclasses.replace(rd, preferences=pick(rd.preferences, tb("preferences.jsonl")),
                              out=pick(rd.out, out / "reviser" / "data.jsonl"))
     rt = dataclasses.replace(rt, data=pick(rt.data, rd.out), base_model=pick(rt.base_model, tb("base_policy")),
-                             out=pick(rt.out, out / "reviser" / "model"))
+                             out=pick(rt.out, out / "reviser" / "model"), train=launched(rt.train))
     eval_sets = ev.eval_sets or ({"eval": str(testbed / "eval.jsonl"), "eval_ood": str(testbed / "eval_ood.jsonl")}
                                  if testbed else {})
     ev = dataclasses.replace(
@@ -49,9 +53,9 @@ def resolve_paths(cfg: RunConfig, testbed: Path | None) -> RunConfig:
         prompts=pick(ev.prompts, f"testbed:{testbed}" if testbed else None),
         external=pick(ev.external, tb("external.jsonl")), eval_sets=eval_sets, out=pick(ev.out, out),
         # One source of truth for tags and template: the reviser learned the data stage's.
-        revise=dataclasses.replace(ev.revise, tags=dict(rd.tags), template=rd.template))
+        revise=dataclasses.replace(ev.revise, tags=dict(rd.tags), template=rd.template), train=launched(ev.train))
     return dataclasses.replace(cfg, reviser_data=rd, reviser_train=rt, evolve=ev,
-                               sweep_set=pick(cfg.sweep_set, tb("dev.jsonl")))
+                               sweep_set=pick(cfg.sweep_set, tb("dev.jsonl")), baseline_train=launched(cfg.baseline_train))
 
 
 def _uses_testbed(cfg: RunConfig) -> bool:

@@ -29,13 +29,14 @@ class PromptSource:
         return chunk
 
 
-def open_prompt_source(spec: str) -> PromptSource:
-    """``testbed:DIR`` for the testbed's stream, else any file/folder/hub name of prompt records."""
+def open_prompt_source(spec: str, format: str = "seft") -> PromptSource:
+    """``testbed:DIR`` for the testbed's stream, else any file/folder/hub name of prompt records in
+    ``format`` (seft, or a published prompt shape such as alpaca or sharegpt)."""
     if spec.startswith("testbed:"):
         return _testbed_stream(Path(spec[len("testbed:"):]))
     from .data.readers import load_records
 
-    return PromptSource(records=[r.to_dict() for r in load_records(spec, "prompts").records], name=spec)
+    return PromptSource(records=[r.to_dict() for r in load_records(spec, "prompts", format=format).records], name=spec)
 
 
 def _testbed_stream(root: Path) -> PromptSource:

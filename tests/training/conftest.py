@@ -1,7 +1,11 @@
 """Tiny models built in-process for the training tests: nothing is downloaded."""
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import string
+import subprocess
 
 import pytest
 
@@ -51,3 +55,31 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def free_port():
+    """A free TCP port on localhost (torchrun's "--master_port 0" hangs the workers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def run_launcher():
+    """``run_launcher(cmd, timeout=300, env=None)`` -> CompletedProcess with text stdout/stderr.
+
+    The command runs in its own session, so a timeout kills the launcher AND every process it
+    started (torchrun / accelerate workers would otherwise outlive the test)."""
+    def run(cmd: list[str], *, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True, env=env)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+    return run

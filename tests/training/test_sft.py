@@ -3,9 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -101,7 +98,7 @@ def test_missing_stop_token_in_template_warns(tiny_model_dir, tmp_path):
     model, tok = load_model_and_tokenizer(tiny_model_dir)
     tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}"
                          "{% if add_generation_prompt %}<|assistant|>{% endif %}")
-    with pytest.warns(UserWarning, match="will not learn to stop"):
+    with pytest.warns(UserWarning, match="would not learn to stop"):
         _check_stop_token(tok, model)
     tok.chat_template = None
     with pytest.raises(ValueError, match="no chat template"):
@@ -225,22 +222,14 @@ res = train_sft(base, ex, out, TrainConfig(epochs=2.0, learning_rate=3e-3, batch
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lora", [False, True])
-def test_two_processes_share_the_work_and_only_rank0_writes(tiny_model_dir, tmp_path, lora):
+def test_two_processes_share_the_work_and_only_rank0_writes(tiny_model_dir, tmp_path, lora, free_port, run_launcher):
     script = tmp_path / "ddp.py"
     script.write_text(_DDP_SCRIPT)
     out = tmp_path / "out"
-    with socket.socket() as s:  # a free port: torchrun's "--master_port 0" hangs the workers
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port),
            str(script), str(tiny_model_dir), str(out), *(["lora"] if lora else [])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the workers too, not just the launcher
-        raise
-    assert proc.returncode == 0, err[-3000:]
+    proc = run_launcher(cmd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     m = json.loads((out / METRICS_FILE).read_text())
     # 64 examples x 2 epochs over 2 ranks x batch 8: 8 optimizer steps, every example counted once
     assert m["optimizer_steps"] == 8 and m["forward_passes"] == 128 and m["lora"] is lora

@@ -78,17 +78,23 @@ class TrainConfig:
     seed: int = field(0, help="Seed for data order and initialisation of new weights.")
     logging_steps: int = field(10, min=1, help="Log the loss every this many steps.")
     save_steps: int = field(100, min=1, help="Write a resumable checkpoint every this many optimizer steps (only the latest is kept; all are deleted once training finishes).")
+    launcher: str | None = field(None, help="Run each training call in its own processes with this command, e.g. 'accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml' (DeepSpeed ZeRO, FSDP or DDP over several GPUs) or 'torchrun --nproc_per_node 8': seft appends `-m seft.training.launch JOB.json`, waits, and reads back the model and metrics rank 0 wrote. Generation, evaluation and the run state stay in the calling process. batch_size is per process. null: train in this process.")
 
 
 @dataclass
 class GenerationConfig:
     """How drafts and revisions are generated."""
-    backend: str = field("hf", choices=("hf", "vllm"), help="Generation engine: hf (transformers, CPU/GPU) or vllm (GPU, optional extra).")
+    backend: str = field("hf", choices=("hf", "vllm"), help="Generation engine: hf (transformers, CPU/GPU) or vllm (GPU; pip install 'seft[vllm]'; a LoRA round is merged into a temporary full model first; settings below marked vllm).")
     batch_size: int = field(64, min=1, help="Prompts per generation batch (hf backend).")
     temperature: float = field(0.7, min=0.0, help="Sampling temperature; 0 = greedy.")
     top_p: float = field(0.95, min=0.0, max=1.0, help="Nucleus sampling threshold.")
     max_new_tokens: int = field(48, min=1, help="Longest completion in tokens.")
     seed: int = field(0, help="Sampling seed.")
+    tensor_parallel_size: int = field(1, min=1, help="vllm: GPUs one engine shards the model over (tensor parallelism).")
+    gpu_memory_utilization: float = field(0.9, min=0.05, max=1.0, help="vllm: share of each GPU's memory the engine takes for weights and KV cache. seft keeps one vLLM engine alive at a time and releases it before every SFT step, so the default fits one GPU; lower it if something else shares the GPU.")
+    max_model_len: int | None = field(None, min=16, help="vllm: longest sequence (prompt + completion) in tokens the engine plans its KV cache for; null: the model's own limit (lower it when that cache does not fit).")
+    dtype: str = field("auto", choices=("auto", "bfloat16", "float16", "float32"), help="vllm: dtype of weights and activations; auto: bf16 for bf16 checkpoints, fp16 for fp16/fp32 ones (vLLM's rule).")
+    enforce_eager: bool = field(False, help="vllm: skip CUDA-graph capture (less memory and a faster start, slower decoding).")
 
 
 # ----------------------------------------------------------------------------- reviser
@@ -179,7 +185,8 @@ class PhaseConfig:
 class EvolveConfig:
     policy: str | None = field(None, help="Starting policy: hub id or local folder (default in `seft run`: the testbed's base policy).")
     reviser: str | None = field(None, help="Trained reviser folder (default in `seft run`: RUN/reviser/model).")
-    prompts: str | None = field(None, help="Unannotated prompts: a file, or 'testbed:DIR' for the testbed's unlimited stream (default in `seft run`).")
+    prompts: str | None = field(None, help="Unannotated prompts: a file, a save_to_disk folder or a hub name (split train), or 'testbed:DIR' for the testbed's unlimited stream (default in `seft run`).")
+    prompts_format: str = field("seft", choices=("seft", "alpaca", "sharegpt"), help="Row shape of `prompts`: seft records, or a published shape read through its adapter (alpaca: instruction/input; sharegpt: the conversation up to its last human turn). Any reference answer is kept in meta and never trained on.")
     external: str | None = field(None, help="External responses (prompt + response) for external phases (default in `seft run`: the testbed's external.jsonl).")
     eval_sets: dict[str, str] = field(default_factory=dict, help="Held-out sets to score after each round, name -> file (default in `seft run`: the testbed's eval and eval_ood).")
     out: str | None = field(None, help="Folder for rounds/ (default in `seft run`: the run directory).")
@@ -206,6 +213,7 @@ class RunConfig:
     """The whole pipeline. Paths left empty are filled from the testbed and the run directory."""
     out: str = field("runs/demo", help="Run directory: every artifact, the resolved config and the state file go here.")
     force: bool = field(False, help="Start the run directory over even if it holds a run with another config.")
+    launcher: str | None = field(None, help="The `launcher` of every training section that sets none (reviser_train.train, evolve.train, baseline_train): e.g. 'accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml' trains on every GPU in launched processes while this one generates, evaluates and writes the run (README: Running on GPUs). null: train in this process.")
     testbed: TestbedConfig = field(default_factory=TestbedConfig, help="The offline testbed the default run uses.")
     reviser_data: ReviserDataConfig = field(default_factory=ReviserDataConfig, help="Reviser training data.")
     reviser_train: ReviserTrainConfig = field(default_factory=ReviserTrainConfig, help="Reviser training.")

@@ -86,7 +86,7 @@ def run_eval(cfg: EvalConfig, *, models=None) -> Path:
     if models is None:
         from ..evolve import _ModelCache
 
-        models = _ModelCache()
+        models = _ModelCache(cfg.generation)
 
     answers = _answer(cfg.model, records, out / "answers.jsonl", cfg, models, label="eval")
     texts = [t for a in answers for t in a["answers"]]

@@ -28,7 +28,7 @@ def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models
     judge = get_judge(cfg.judge)
     params = SamplingParams(temperature=0.0, max_new_tokens=cfg.eval_max_new_tokens)
     summary = {}
-    gen = models.generator(str(model_path), cfg.draft.batch_size)
+    gen = models.generator(str(model_path), cfg.draft.batch_size, cfg.draft)  # the drafts' backend
     for set_name, path in cfg.eval_sets.items():
         records = [r.to_dict() for r in load_records(path, "prompts").records]
         answers = gen.generate([r["prompt"] for r in records], params, desc=f"eval {name} on {set_name}")

@@ -10,7 +10,18 @@ from typing import Sequence
 
 from .base import SamplingParams, to_messages
 
-__all__ = ["HFGenerator", "render_prompts"]
+__all__ = ["HFGenerator", "render_prompts", "stop_token_ids"]
+
+
+def stop_token_ids(tokenizer, model=None) -> set[int]:
+    """Every token that ends a turn: the tokenizer's eos and the model's generation-config eos
+    ids (some chat models end an assistant turn with a token other than the tokenizer's eos,
+    e.g. Gemma's ``<end_of_turn>``, Phi-3's ``<|end|>``). Generation stops at any of them, and
+    training ends each completion at the first one (``seft.training.chat``)."""
+    ids = {tokenizer.eos_token_id}
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids |= set(gen_eos) if isinstance(gen_eos, (list, tuple)) else {gen_eos}
+    return {int(i) for i in ids if i is not None}
 
 
 def render_prompts(tokenizer, prompts: Sequence, prefixes: Sequence[str] | None = None) -> list[str]:
@@ -53,6 +64,7 @@ class HFGenerator:
         order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
         out: list[str | None] = [None] * len(ids)
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        stops = sorted(stop_token_ids(tok, self.model))  # the same turn ends that training teaches
         was_training = self.model.training
         self.model.eval()
         bar = tqdm(total=len(ids), desc=desc, unit="seq", disable=None if self.show_progress else True, leave=False)
@@ -65,8 +77,7 @@ class HFGenerator:
                 for row, i in enumerate(batch):  # left padding: the new tokens line up on the right
                     input_ids[row, width - len(ids[i]):] = torch.tensor(ids[i])
                     mask[row, width - len(ids[i]):] = 1
-                kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=pad_id,
-                              eos_token_id=tok.eos_token_id)
+                kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=pad_id, eos_token_id=stops)
                 if params.temperature > 0:
                     torch.manual_seed(params.seed * 1_000_003 + batch[0])
                     kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)

@@ -14,6 +14,7 @@ from typing import Sequence
 from ..config.core import ConfigError
 from ..config.stages import ReviseConfig
 from ..generation.base import Generator, SamplingParams
+from ..generation.factory import check_backend
 from .format import parse_output, parse_tag, reviser_messages, tag_prefixes
 
 __all__ = ["check_backend", "revise_drafts", "revision_stats", "run_revise", "sampling_params"]
@@ -27,12 +28,6 @@ def sampling_params(gen_cfg, **overrides) -> SamplingParams:
                   max_new_tokens=gen_cfg.max_new_tokens, seed=gen_cfg.seed)
     params.update(overrides)
     return SamplingParams(**params)
-
-
-def check_backend(gen_cfg) -> None:
-    """Only the Hugging Face backend exists so far; say so instead of silently using it."""
-    if gen_cfg.backend != "hf":
-        raise ConfigError(f"backend: '{gen_cfg.backend}' is not available in this version; use 'hf'")
 
 
 def revise_drafts(generator: Generator, records: Sequence[dict], cfg: ReviseConfig, *,
@@ -81,8 +76,7 @@ def run_revise(cfg: ReviseConfig) -> Path:
     """Revise a JSONL file of (prompt, draft) records with a trained reviser."""
     from ..data.io import write_jsonl
     from ..data.readers import load_records
-    from ..generation.hf import HFGenerator
-    from ..training.common import load_model_and_tokenizer
+    from ..generation.factory import build_generator
 
     for key in ("reviser", "input", "out"):
         if getattr(cfg, key) is None:
@@ -90,9 +84,11 @@ def run_revise(cfg: ReviseConfig) -> Path:
     check_backend(cfg.generation)
     drafts = [{"id": r.id, "prompt": r.prompt, "draft": r.response, "meta": r.meta}
               for r in load_records(cfg.input, "external").records]
-    model, tok = load_model_and_tokenizer(cfg.reviser)
-    gen = HFGenerator(model, tok, batch_size=cfg.generation.batch_size)
-    revisions = revise_drafts(gen, drafts, cfg, tag_budget=tag_token_budget(tok, cfg.tags))
+    gen = build_generator(cfg.reviser, cfg.generation)
+    try:
+        revisions = revise_drafts(gen, drafts, cfg, tag_budget=tag_token_budget(gen.tokenizer, cfg.tags))
+    finally:
+        getattr(gen, "close", lambda: None)()  # a vLLM engine's GPU memory
     out = write_jsonl(Path(cfg.out), revisions)
     log.info("revised %d drafts: %s", len(revisions), revision_stats(revisions))
     return out

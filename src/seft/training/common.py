@@ -55,8 +55,11 @@ ADAPTER_CONFIG = "adapter_config.json"
 
 def local_or_hub(path: str | Path) -> Path | str:
     """An existing local folder as an absolute path (so saved adapters point at their base from
-    anywhere); anything else is returned as given (a hub id)."""
-    p = Path(path).expanduser()
+    anywhere); ``models:NAME`` as that registered model's folder, fetched on first use
+    (:mod:`seft.models`); anything else is returned as given (a hub id)."""
+    from ..models import resolve_model_ref
+
+    p = Path(resolve_model_ref(path)).expanduser()
     return p.resolve() if p.exists() else str(path)
 
 
@@ -148,8 +151,11 @@ def resolve_precision(precision: str) -> str:
 
 def count_parameters(model) -> tuple[int, int]:
     """(trainable, total) parameter counts; PEFT models count base + adapter in the total."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    def numel(p) -> int:  # DeepSpeed ZeRO-3 leaves each rank an empty placeholder; ds_numel is the real size
+        return getattr(p, "ds_numel", None) or p.numel()
+
+    trainable = sum(numel(p) for p in model.parameters() if p.requires_grad)
+    total = sum(numel(p) for p in model.parameters())
     return trainable, total
 
 
@@ -207,26 +213,30 @@ def prompt_messages(prompt) -> list[dict]:
     return [{"role": str(m["role"]), "content": str(m["content"])} for m in to_messages(prompt)]
 
 
-def check_stop_token(tokenizer, model) -> None:
-    """Warn if the chat template leaves the end-of-turn token out of a rendered completion: the
-    loss would still fall, but the model would never learn to stop."""
+def check_stop_token(tokenizer, model) -> set[int]:
+    """The ids that end a turn (:func:`~seft.generation.hf.stop_token_ids`); warns if the chat
+    template leaves all of them out of a rendered assistant turn (training then appends eos to
+    every completion, see :mod:`seft.training.chat`, but the template is probably not a chat one)."""
+    from ..generation.hf import stop_token_ids
+
     if not tokenizer.chat_template:
         raise ValueError("the tokenizer has no chat template; training renders prompts with the model's own template")
     prompt = [{"role": "user", "content": "hi"}]
     head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
     full = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": "ok"}], tokenize=False)
     tail = full.removeprefix(head)
-    stop_ids = {tokenizer.eos_token_id}
-    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    stop_ids |= set(gen_eos) if isinstance(gen_eos, list) else {gen_eos}
+    stop_ids = stop_token_ids(tokenizer, model)
     if not stop_ids & set(tokenizer(tail, add_special_tokens=False)["input_ids"]):
         warnings.warn(f"the chat template's assistant turn ({tail!r}) holds no end-of-turn token "
-                      f"({tokenizer.eos_token!r}); the model will not learn to stop", stacklevel=3)
+                      f"({tokenizer.eos_token!r}); training appends it to every completion, without which the "
+                      "model would not learn to stop", stacklevel=3)
+    return stop_ids
 
 
 # Settings that say how long to train or how often to log/save may change between a killed run and
 # its resumption (e.g. extending max_steps); everything else must match, or the checkpoint is stale.
-_RESUMABLE_CHANGES = ("epochs", "max_steps", "save_steps", "logging_steps")
+# `launcher` says only which processes run the call (a launched job trains with launcher=None).
+_RESUMABLE_CHANGES = ("epochs", "max_steps", "save_steps", "logging_steps", "launcher")
 
 
 def fingerprint(model_path: Path | str, examples: list[dict], cfg: TrainConfig, extra: dict | None = None) -> str:

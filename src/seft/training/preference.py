@@ -40,6 +40,7 @@ from .common import (
     run_training,
     trainer_arguments,
 )
+from .chat import end_completions_at_stop
 
 __all__ = ["METHODS", "build_preference_trainer", "to_preference_conversational", "train_preference"]
 
@@ -154,12 +155,13 @@ def build_preference_trainer(method: str, model_path: str | Path, pairs: list[di
         raise ValueError("no preference pairs given")
     rows = [to_preference_conversational(p) for p in pairs]
     model, tokenizer, peft_config = load_for_training(local_or_hub(model_path), cfg)
-    check_stop_token(tokenizer, model)
+    stop_ids = check_stop_token(tokenizer, model)
     ckpt_dir = Path(out_dir).expanduser().resolve() / CHECKPOINT_DIR
     build = _dpo_trainer if method == "dpo" else _orpo_trainer
     with quiet_library_noise():
         trainer = build(model, tokenizer, peft_config, Dataset.from_list(rows), cfg, ckpt_dir, beta,
                         [counting_callback(), *(callbacks or [])])
+    end_completions_at_stop(trainer, stop_ids, cfg.max_length)  # one end of turn, nothing after it
     finish_setup(trainer, len(rows), cfg.max_length, what="pairs")
     return trainer
 
@@ -182,6 +184,10 @@ def train_preference(method: str, model_path: str | Path, pairs: list[dict], out
     """
     model_path = local_or_hub(model_path)
     out_dir = Path(out_dir).expanduser().resolve()
+    from .launch import launch_training, should_launch  # here: `-m seft.training.launch` runs that module
+
+    if should_launch(cfg):  # the same call, run by cfg.launcher's processes (multi-GPU)
+        return launch_training(method, model_path, pairs, out_dir, cfg, beta=beta, resume=resume, callbacks=callbacks)
     with quiet_library_noise():
         trainer = build_preference_trainer(method, model_path, pairs, out_dir, cfg, beta=beta, callbacks=callbacks)
     fp = fingerprint(model_path, pairs, cfg, extra={"method": method, "beta": beta})

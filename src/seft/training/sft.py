@@ -2,10 +2,11 @@
 
 Examples are ``{"prompt": str | messages, "completion": str}``. They are handed to TRL in its
 *conversational prompt/completion* form, so the model's own chat template renders them and the loss
-covers the completion only (TRL's default for that format), end-of-turn token included: the model
-learns to stop. Checkpoints go to ``OUT/checkpoints`` (the latest one only) so a killed run resumes
-where it stopped; they are deleted once the final model is written to ``OUT``. How a run is driven,
-resumed and measured is shared with the preference trainers (``common.run_training``).
+covers the completion only (TRL's default for that format), ending with exactly one end-of-turn
+token (``training.chat``): the model learns to stop. Checkpoints go to ``OUT/checkpoints`` (the
+latest one only) so a killed run resumes where it stopped; they are deleted once the final model
+is written to ``OUT``. How a run is driven, resumed and measured is shared with the preference
+trainers (``common.run_training``).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from .common import (
     run_training,
     trainer_arguments,
 )
+from .chat import end_completions_at_stop
 
 __all__ = ["CHECKPOINT_DIR", "METRICS_FILE", "TrainResult", "build_sft_trainer", "to_conversational", "train_sft"]
 
@@ -74,13 +76,14 @@ def build_sft_trainer(model_path: str | Path, examples: list[dict], out_dir: str
     rows = [to_conversational(e) for e in examples]
     eval_rows = [to_conversational(e) for e in eval_examples] if eval_examples else None
     model, tokenizer, peft_config = load_for_training(local_or_hub(model_path), cfg)
-    check_stop_token(tokenizer, model)
+    stop_ids = check_stop_token(tokenizer, model)
     args = _sft_config(cfg, Path(out_dir).expanduser().resolve() / CHECKPOINT_DIR)
     with quiet_library_noise():
         trainer = _trainer_class()(
             model=model, args=args, train_dataset=Dataset.from_list(rows),
             eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
             processing_class=tokenizer, peft_config=peft_config, callbacks=[counting_callback(), *(callbacks or [])])
+    end_completions_at_stop(trainer, stop_ids, cfg.max_length)  # one end of turn, nothing after it
     finish_setup(trainer, len(rows), cfg.max_length)
     return trainer
 
@@ -94,9 +97,15 @@ def train_sft(model_path: str | Path, examples: list[dict], out_dir: str | Path,
     ``resume``: continue from the latest checkpoint in ``out_dir/checkpoints`` left by a killed
     call with the same model, data and settings. ``eval_examples``: scored once at the end
     (``eval_loss``). ``callbacks``: extra ``transformers.TrainerCallback`` objects.
+    With ``cfg.launcher`` set, the call runs in the processes that command starts (``seft.training.launch``).
     """
     model_path = local_or_hub(model_path)
     out_dir = Path(out_dir).expanduser().resolve()
+    from .launch import launch_training, should_launch  # here: `-m seft.training.launch` runs that module
+
+    if should_launch(cfg):  # the same call, run by cfg.launcher's processes (multi-GPU)
+        return launch_training("sft", model_path, examples, out_dir, cfg, eval_examples=eval_examples,
+                               resume=resume, callbacks=callbacks)
     with quiet_library_noise():
         trainer = build_sft_trainer(model_path, examples, out_dir, cfg, eval_examples=eval_examples,
                                     callbacks=callbacks)
