@@ -43,6 +43,10 @@ def build_generator(path: str | Path, gen_cfg=None, *, batch_size: int | None = 
         from .hf import HFGenerator
 
         model, tok = load_model_and_tokenizer(path, merge_adapter=True)  # merged: faster generation
+        import torch
+
+        if torch.cuda.is_available():  # models load on CPU in fp32; generating there on a GPU box wastes it
+            model.to("cuda")
         return HFGenerator(model, tok, batch_size=batch_size or (gen_cfg.batch_size if gen_cfg else 32))
     raise ConfigError(f"backend: '{backend}' is not a generation backend; choose one of {list(BACKENDS)}")
 

@@ -83,8 +83,9 @@ class HFGenerator:
                     kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
                 else:
                     kwargs.update(do_sample=False)
-                with torch.no_grad():
-                    gen = self.model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
+                with torch.no_grad():  # inputs go where the model is (a GPU when the factory put it there)
+                    gen = self.model.generate(input_ids=input_ids.to(self.model.device),
+                                              attention_mask=mask.to(self.model.device), **kwargs)
                 for row, i in enumerate(batch):
                     text = tok.decode(gen[row, width:], skip_special_tokens=True)
                     out[i] = _cut_at_stop(text, params.stop)
