@@ -30,7 +30,8 @@ def test_selection_rules():
                                 "too_long": 1, "too_short": 1}
     kept, stats = select_examples(revs, keep_levels=["MAJOR"], min_chars=1, max_chars=100, dedup=False,
                                   include_fallbacks=True)
-    assert [k["id"] for k in kept] == ["2", "4", "7"]
+    # the no-tag fallback (3) has no level to filter on: include_fallbacks keeps it
+    assert [k["id"] for k in kept] == ["2", "3", "4", "7"]
     assert kept[0] == {"id": "2", "prompt": "p", "completion": "good", "level": "MAJOR"}
 
 

@@ -12,14 +12,15 @@ def select_examples(revisions: Sequence[dict], *, keep_levels: Sequence[str], mi
     """SFT examples ``{"id", "prompt", "completion", "level"}`` and the reasons others were dropped.
 
     A fallback (no tag, empty or runaway revision) leaves the unvetted draft as the final
-    response; by default it is not trained on, since the reviser never approved it.
+    response; by default it is not trained on, since the reviser never approved it. With
+    ``include_fallbacks`` it is, whatever ``keep_levels`` says when it has no level at all (no tag).
     """
     kept, seen, dropped = [], set(), Counter()
     for r in revisions:
         if r["fallback"] and not include_fallbacks:
             dropped[f"fallback_{r['fallback']}"] += 1
             continue
-        if r["level"] not in keep_levels:
+        if r["level"] not in keep_levels and not (r["fallback"] and r["level"] is None):
             dropped[f"level_{r['level']}"] += 1
             continue
         text = r["final"].strip()
