@@ -99,7 +99,10 @@ def run_pipeline(cfg: RunConfig) -> Path:
     if scaling:
         summary["scaling"] = scaling_points(cfg, collect_rounds(out), scaling)
         atomic_write_json(out / "eval" / "summary.json", summary)
-    write_report(out, summary, testbed)
+    # The testbed's line (its base policy's size and score) belongs in the report only when that
+    # policy is the one evolved, not when a real model is (configs/smollm2-testbed.yaml).
+    uses_base = testbed is not None and Path(cfg.evolve.policy) == testbed / "base_policy"
+    write_report(out, summary, testbed if uses_base else None)
     state.mark("complete")
     log.info("run complete: %s", out / "report.md")
     return out
