@@ -24,6 +24,12 @@ def test_atomic_write_text_creates_parents_and_writes(tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]
 
 
+def test_atomic_write_gives_the_mode_a_plain_open_would(tmp_path):
+    atomic_write_text(tmp_path / "a.txt", "x")
+    (tmp_path / "b.txt").write_text("x")
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == (tmp_path / "b.txt").stat().st_mode & 0o777
+
+
 def test_atomic_write_json_format(tmp_path):
     target = tmp_path / "state.json"
     atomic_write_json(target, {"z": 1, "a": [1, 2], "é": "ü"})

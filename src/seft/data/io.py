@@ -43,6 +43,15 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; done once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; parent directories are created. Returns the path."""
     target = Path(path)
@@ -50,6 +59,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     # The temp name starts with a dot and ends in .tmp so globbing "*.jsonl" never picks it up.
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        # mkstemp makes 0600 files; an artifact gets the mode a plain open() would give it.
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
