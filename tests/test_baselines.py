@@ -1,9 +1,7 @@
 """Baselines: pair and SFT data built like the reviser's (hand-worked), and run_baseline end to end."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,16 +12,7 @@ from seft.data.errors import DataError
 from seft.data.schema import PreferencePair, ScoredList, ScoredResponse
 
 
-def _training_conftest():
-    # The tiny-model builder lives with the training tests; load it from there rather than copy it.
-    spec = importlib.util.spec_from_file_location("_training_conftest", Path(__file__).parent / "training" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_tc = _training_conftest()
-_one_torch_thread = _tc._one_torch_thread  # the same autouse thread pinning as the training tests
+from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (_one_torch_thread: autouse)
 
 
 def scored(texts, scores=None, ranks=None, scale=None, rid="r1"):
@@ -122,7 +111,7 @@ def test_config_requires_data_model_and_out(tmp_path):
 # ----------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory):
-    return _tc.make_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "base")
+    return make_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "base")
 
 
 @pytest.fixture(scope="module")

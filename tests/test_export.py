@@ -6,7 +6,6 @@ replaced by hand-written metrics, since export only reads them.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -22,16 +21,7 @@ from seft.data.io import atomic_write_json
 from seft.export import config_hash, run_export
 
 
-def _training_conftest():
-    # The tiny-model builder lives with the training tests; load it from there rather than copy it.
-    spec = importlib.util.spec_from_file_location("_training_conftest", Path(__file__).parent / "training" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_tc = _training_conftest()
-_one_torch_thread = _tc._one_torch_thread
+from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (_one_torch_thread: autouse)
 
 EXAMPLES = [{"prompt": f"x: {a}{b}", "completion": f"{b}{a}"} for a in "abcd" for b in "abcd"]
 
@@ -51,7 +41,7 @@ def build_run(root: Path, *, lora: bool, phases: list[PhaseConfig], finished: in
     from seft.state import open_run_dir
 
     torch.set_num_threads(1)
-    base = _tc.make_tiny_model_dir(root / "base")
+    base = make_tiny_model_dir(root / "base")
     run = root / "run"
     train = TrainConfig(lora=lora, lora_r=4, lora_alpha=8, lora_dropout=0.0, max_steps=3, batch_size=8,
                         learning_rate=3e-2, warmup_ratio=0.0, logging_steps=1, max_length=64)

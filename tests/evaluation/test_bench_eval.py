@@ -15,6 +15,7 @@ from seft.config.stages import EvalConfig, GenerationConfig, JudgeConfig
 from seft.data.errors import DataError
 from seft.evaluation.bench import conversation, follow_ups, run_eval
 from seft.state import ConfigMismatch
+from tiny_models import make_tiny_model_dir
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -233,7 +234,7 @@ def test_tiny_model_end_to_end(tmp_path, server, monkeypatch):
 
     from seft.generation.hf import HFGenerator
 
-    model_dir = _load("_training_conftest", TESTS / "training" / "conftest.py").make_tiny_model_dir(tmp_path / "m")
+    model_dir = make_tiny_model_dir(tmp_path / "m")
     prompts = write_jsonl(tmp_path / "p.jsonl", [
         {"id": "a", "prompt": "x: ab", "meta": {"turns": ["x: ab", "x: ba"], "category": "writing"}},
         {"id": "b", "prompt": "x: cd", "meta": {"category": "writing"}}])

@@ -5,7 +5,6 @@ check what the engine is asked for and what comes back, through vLLM's public AP
 """
 from __future__ import annotations
 
-import importlib.util
 import sys
 import types
 from pathlib import Path
@@ -17,20 +16,7 @@ from seft.config.stages import GenerationConfig
 from seft.generation.base import SamplingParams
 from seft.generation.factory import GeneratorCache, build_generator, check_backend
 from seft.generation.hf import render_prompts
-
-TESTS = Path(__file__).resolve().parents[1]
-
-
-def _training_conftest():
-    # The tiny-model builder lives with the training tests; load it from there rather than copy it.
-    spec = importlib.util.spec_from_file_location("_training_conftest", TESTS / "training" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_tc = _training_conftest()
-_one_torch_thread = _tc._one_torch_thread
+from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (_one_torch_thread: autouse)
 
 
 class FakeSamplingParams:
@@ -66,7 +52,7 @@ def fake_vllm(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    return _tc.make_tiny_model_dir(tmp_path_factory.mktemp("vllm") / "base")
+    return make_tiny_model_dir(tmp_path_factory.mktemp("vllm") / "base")
 
 
 def _decode(tok, request: dict) -> str:
