@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from seft.config.core import load_config
     from seft.config.stages import RunConfig
-    from seft.pipeline import run_pipeline
+    from seft.runs.pipeline import run_pipeline
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     cfg = load_config(RunConfig, args.config, [*args.overrides, f"out={args.out}"])
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     compare_dir = run_pipeline(cfg)
     minutes = (time.time() - t0) / 60
     if cfg.seeds == 1:  # a single run compares into RUN/compare
-        from seft.compare import run_compare
+        from seft.runs.compare import run_compare
         from seft.config.stages import CompareConfig
 
         compare_dir = run_compare(CompareConfig(runs=[str(compare_dir)]))

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from seft.baselines import COST_FILE, DATA_FILE, pairs_from_records, run_baseline, sft_examples_from_records
+from seft.runs.baselines import COST_FILE, DATA_FILE, pairs_from_records, run_baseline, sft_examples_from_records
 from seft.config.core import ConfigError, load_config
 from seft.config.stages import BaselineConfig
 from seft.data.errors import DataError
@@ -148,6 +148,6 @@ def test_run_baseline_writes_model_and_cost(tiny_base, scored_jsonl, tmp_path, m
     assert len(data) == examples
     if method == "dpo":  # the worst of each list is its empty response
         assert {d["rejected"] for d in data} == {""} and cost["reference_forward_passes"] == 2 * 4 * 2
-    from seft.training import load_model_and_tokenizer
+    from seft.models.loading import load_model_and_tokenizer
 
     load_model_and_tokenizer(out)

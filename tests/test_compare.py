@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from seft.compare import baseline_cost, model_rows, pairwise_vs_base, run_compare, seft_cost
+from seft.runs.compare import baseline_cost, model_rows, pairwise_vs_base, run_compare, seft_cost
 from seft.config.stages import CompareConfig
 from seft.report.compare import aggregate_runs, t_interval, write_compare
 from test_pipeline import run_config  # noqa: F401,F811  (the tiny end-to-end run config fixture)

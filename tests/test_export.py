@@ -18,7 +18,7 @@ from seft.config.core import ConfigError
 from seft.config.export import ExportConfig
 from seft.config.stages import EvolveConfig, PhaseConfig, RunConfig, TrainConfig
 from seft.data.io import atomic_write_json
-from seft.export import config_hash, run_export
+from seft.runs.export import config_hash, run_export
 
 
 from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (_one_torch_thread: autouse)
@@ -37,8 +37,8 @@ def build_run(root: Path, *, lora: bool, phases: list[PhaseConfig], finished: in
     round, if scheduled, is started but not finished."""
     import torch
 
-    from seft.evolve import _train, schedule
-    from seft.state import open_run_dir
+    from seft.evolution.evolve import _train, schedule
+    from seft.data.state import open_run_dir
 
     torch.set_num_threads(1)
     base = make_tiny_model_dir(root / "base")
@@ -90,7 +90,7 @@ def _plain(folder: Path):
 
 
 def _policy(run: Path, k: int):
-    from seft.training.common import load_model_and_tokenizer
+    from seft.models.loading import load_model_and_tokenizer
 
     return load_model_and_tokenizer(run / "rounds" / f"round_{k:02d}" / "policy")[0]  # adapter applied, not merged
 

@@ -7,11 +7,11 @@ import pytest
 
 from seft.config.stages import PhaseConfig
 from seft.evaluation.stats import bootstrap_ci, summarize
-from seft.evolve import _offset, schedule
+from seft.evolution.evolve import _offset, schedule
 from seft.report.summary import render_report
-from seft.selection import select_examples
-from seft.shards import map_sharded, read_jsonl
-from seft.state import ConfigMismatch, RunState, open_run_dir
+from seft.evolution.selection import select_examples
+from seft.data.shards import map_sharded, read_jsonl
+from seft.data.state import ConfigMismatch, RunState, open_run_dir
 
 
 def _rev(i, level, final, fallback=None, prompt="p"):
@@ -111,7 +111,7 @@ def test_report_renders_tables():
 def test_accumulate_counts_every_earlier_round_once(tmp_path):
     from seft.config import load_config
     from seft.config.stages import EvolveConfig
-    from seft.evolve import _select
+    from seft.evolution.evolve import _select
 
     cfg = load_config(EvolveConfig, None, ["accumulate=true"])
     phase = PhaseConfig("internal", "internal", 3)

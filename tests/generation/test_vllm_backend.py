@@ -15,7 +15,7 @@ from seft.config.core import ConfigError
 from seft.config.stages import GenerationConfig
 from seft.generation.base import SamplingParams
 from seft.generation.factory import GeneratorCache, build_generator, check_backend
-from seft.generation.hf import render_prompts
+from seft.models.chat import render_prompts
 from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (_one_torch_thread: autouse)
 
 
@@ -110,7 +110,7 @@ def test_outputs_in_input_order_cut_at_stop(fake_vllm, tiny_model):
 def test_lora_adapter_is_merged_into_a_temporary_model(fake_vllm, tiny_model, tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    from seft.training.common import load_model_and_tokenizer, quiet_library_noise
+    from seft.models.loading import load_model_and_tokenizer, quiet_library_noise
 
     model, tok = load_model_and_tokenizer(tiny_model)
     with quiet_library_noise():
@@ -153,7 +153,7 @@ def test_not_installed_error_names_the_extra(monkeypatch, tiny_model):
 
 def test_evolve_refuses_vllm_before_any_work_when_missing(monkeypatch, tmp_path):
     from seft.config.stages import EvolveConfig
-    from seft.evolve import run_evolve
+    from seft.evolution.evolve import run_evolve
 
     monkeypatch.setitem(sys.modules, "vllm", None)
     cfg = EvolveConfig(policy="p", reviser="r", prompts="x.jsonl", out=str(tmp_path / "o"),

@@ -12,9 +12,9 @@ import string
 import pytest
 
 from seft.config.stages import TrainConfig
-from seft.generation.hf import render_prompts, stop_token_ids
+from seft.models.chat import render_prompts, stop_token_ids
 from seft.reviser.format import reviser_messages
-from seft.training.chat import cut_after_stop
+from seft.training.completions import cut_after_stop
 from seft.training.preference import build_preference_trainer
 from seft.training.sft import build_sft_trainer
 
@@ -120,7 +120,7 @@ def test_revision_input_holds_every_turn_in_the_reviser_template():
 def test_generation_stops_at_every_end_of_turn_id(chatml_model_dir):
     from seft.generation.base import SamplingParams
     from seft.generation.hf import HFGenerator
-    from seft.training import load_model_and_tokenizer
+    from seft.models.loading import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(chatml_model_dir)
     model.generation_config.eos_token_id = [2, 7]
@@ -181,7 +181,7 @@ def test_orpo_pairs_end_at_one_end_of_turn_not_two(chatml_model_dir, tmp_path):
 def test_template_without_an_end_of_turn_gets_eos_appended(chatml_model_dir, tmp_path):
     """A template whose assistant turn has no stop token would never teach the model to stop:
     training warns and appends eos to every completion."""
-    from seft.training import load_model_and_tokenizer
+    from seft.models.loading import load_model_and_tokenizer
 
     plain = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}\n{% endfor %}"
              "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")

@@ -17,6 +17,7 @@ import pytest
 from seft.cli import main as cli_main
 from seft.config.stages import TrainConfig
 from seft.training import METRICS_FILE, train_sft
+from seft.training import job as launched_job
 from seft.training import launch
 from seft.training.launch import JOB_DIR, launcher_command, should_launch
 
@@ -30,7 +31,7 @@ _SMALL = dict(epochs=1.0, learning_rate=3e-3, batch_size=8, logging_steps=1, sav
 def test_launcher_command_appends_the_job_and_takes_programs_from_this_environment(tmp_path):
     cmd = launcher_command("accelerate launch --config_file 'my configs/x.yaml'", tmp_path / "job.json")
     assert cmd[0] == ACCELERATE  # this venv's, even when the venv is not activated
-    assert cmd[1:] == ["launch", "--config_file", "my configs/x.yaml", "-m", "seft.training.launch",
+    assert cmd[1:] == ["launch", "--config_file", "my configs/x.yaml", "-m", "seft.training.job",
                        str(tmp_path / "job.json")]
     assert launcher_command("/opt/bin/torchrun --nproc_per_node 8", "j")[:1] == ["/opt/bin/torchrun"]
     with pytest.raises(ValueError, match="empty"):
@@ -60,7 +61,7 @@ def test_a_failed_launch_raises_and_keeps_a_job_that_trains_when_run(tiny_model_
     spec = json.loads(job.read_text())
     assert spec["method"] == "sft" and spec["train"]["launcher"] is None  # the job trains where it runs
     assert len((out / JOB_DIR / "examples.jsonl").read_text().splitlines()) == 16
-    assert launch.main([str(job)]) == 0  # what each launched process runs
+    assert launched_job.main([str(job)]) == 0  # what each launched process runs
     assert json.loads((out / METRICS_FILE).read_text())["optimizer_steps"] == 2  # 16 examples / batch 8
     assert (out / "model.safetensors").is_file()
 
@@ -68,8 +69,8 @@ def test_a_failed_launch_raises_and_keeps_a_job_that_trains_when_run(tiny_model_
 def test_the_driver_reads_back_what_the_launched_job_wrote(tiny_model_dir, swap_examples, tmp_path, monkeypatch):
     class InProcess:  # stands in for the launcher's processes: runs the job command's module here
         def __init__(self, cmd):
-            assert cmd[-3:-1] == ["-m", "seft.training.launch"]
-            self.code = launch.main([cmd[-1]])
+            assert cmd[-3:-1] == ["-m", "seft.training.job"]
+            self.code = launched_job.main([cmd[-1]])
 
         def wait(self, timeout=None):
             return self.code

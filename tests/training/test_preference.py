@@ -8,8 +8,9 @@ import math
 import pytest
 
 from seft.config.stages import TrainConfig
-from seft.training import METRICS_FILE, load_model_and_tokenizer, train_sft
-from seft.training.common import quiet_library_noise
+from seft.models.loading import load_model_and_tokenizer
+from seft.training import METRICS_FILE, train_sft
+from seft.models.loading import quiet_library_noise
 from seft.training.preference import build_preference_trainer, to_preference_conversational, train_preference
 
 from test_sft import _KillAt, _state_dict

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from seft.config.stages import TrainConfig
-from seft.training import METRICS_FILE, build_sft_trainer, load_model_and_tokenizer, to_conversational, train_sft
+from seft.models.loading import load_model_and_tokenizer
+from seft.training import METRICS_FILE, build_sft_trainer, to_conversational, train_sft
 
 _SMALL = {"epochs": 1.0, "learning_rate": 3e-3, "batch_size": 8, "logging_steps": 1, "save_steps": 1000,
           "warmup_ratio": 0.0, "max_length": 64}
@@ -93,7 +94,7 @@ def test_labels_mask_the_prompt_and_train_the_end_of_turn(tiny_model_dir, tmp_pa
 
 
 def test_missing_stop_token_in_template_warns(tiny_model_dir, tmp_path):
-    from seft.training.common import check_stop_token as _check_stop_token
+    from seft.models.chat import check_stop_token as _check_stop_token
 
     model, tok = load_model_and_tokenizer(tiny_model_dir)
     tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}"

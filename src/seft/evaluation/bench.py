@@ -19,21 +19,20 @@ import json
 import logging
 import shutil
 from pathlib import Path
-from typing import Sequence
 
-from ..benchsets import fetch_prompt_sets, prompt_set_path
 from ..config.core import ConfigError, diff_configs, dump_yaml, to_dict
-from ..config.stages import PROMPT_SETS, EvalConfig, PromptSetsConfig
+from ..config.evaluation import PROMPT_SETS, EvalConfig, PromptSetsConfig
 from ..data.errors import DataError
 from ..data.io import atomic_write_json, atomic_write_text, iter_jsonl_raw, write_jsonl
-from ..generation.base import to_messages
+from ..data.shards import map_sharded
+from ..data.state import ConfigMismatch
 from ..judges import get_judge
-from ..shards import map_sharded
-from ..state import ConfigMismatch
-from .metrics import length_controlled_win_rate, length_stats, mean_length, mt_bench_summary, text_length, win_rate
-from .stats import summarize
+from .benchsets import fetch_prompt_sets, prompt_set_path
+from .grading import (conversation, follow_ups, grade_pairwise, grade_single, pairwise_summary, single_summary,
+                      summary_line)
+from .metrics import length_stats, mean_length
 
-__all__ = ["run_prompt_sets", "run_eval", "follow_ups", "conversation"]
+__all__ = ["run_prompt_sets", "run_eval"]
 
 log = logging.getLogger(__name__)
 
@@ -47,31 +46,10 @@ def run_prompt_sets(cfg: PromptSetsConfig) -> Path:
     return fetch_prompt_sets(cfg.sets, folder=cfg.out or cfg.cache_dir, archives=cfg.archives, force=cfg.force)
 
 
-# ----------------------------------------------------------------------------- conversations
-def follow_ups(record: dict) -> list[str]:
-    """The user turns after the first (``meta.turns[1:]``); empty for a single-turn record."""
-    turns = (record.get("meta") or {}).get("turns")
-    if turns is None:
-        return []
-    if not isinstance(turns, list) or not all(isinstance(t, str) for t in turns):
-        raise DataError("meta.turns must be a list of strings (the user turns)", path=record.get("id"), field="meta")
-    return turns[1:]
-
-
-def conversation(record: dict, answers: Sequence[str]) -> list[dict]:
-    """The chat for the turn after ``answers``: the prompt, then per earlier answer the assistant's
-    reply and the user's next turn. With one answer: [user q1, assistant a1, user q2]."""
-    messages = to_messages(record["prompt"])
-    for answer, turn in zip(answers, follow_ups(record)):
-        messages += [{"role": "assistant", "content": answer}, {"role": "user", "content": turn}]
-    return messages
-
-
-# ----------------------------------------------------------------------------- seft eval
 def run_eval(cfg: EvalConfig, *, models=None) -> Path:
     """Answer, grade, summarise; returns ``out``. ``models`` is anything with
     ``generator(path, batch_size)`` (default: a fresh model cache, each model loaded once)."""
-    from ..reviser.revise import check_backend
+    from ..generation.factory import check_backend
 
     for key in ("model", "out"):
         if getattr(cfg, key) is None:
@@ -84,9 +62,9 @@ def run_eval(cfg: EvalConfig, *, models=None) -> Path:
     out = Path(cfg.out)
     _open_out(out, cfg)
     if models is None:
-        from ..evolve import _ModelCache
+        from ..generation.factory import GeneratorCache
 
-        models = _ModelCache(cfg.generation)
+        models = GeneratorCache(cfg.generation)
 
     answers = _answer(cfg.model, records, out / "answers.jsonl", cfg, models, label="eval")
     texts = [t for a in answers for t in a["answers"]]
@@ -96,14 +74,14 @@ def run_eval(cfg: EvalConfig, *, models=None) -> Path:
     summary["judge"] = getattr(judge, "name", cfg.judge.kind)
     judgments: list[dict] = []
     if single:
-        rows = _grade_single(judge, records, answers)
+        rows = grade_single(judge, records, answers)
         judgments += rows
-        summary["single"] = _single_summary(rows, on_1_to_10=cfg.judge.kind == "openai")
+        summary["single"] = single_summary(rows, on_1_to_10=cfg.judge.kind == "openai")
     if pairwise:
         ref_texts, ref_name = _resolve_reference(reference, cfg, records, out, models)
-        rows = _grade_pairwise(judge, records, answers, ref_texts)
+        rows = grade_pairwise(judge, records, answers, ref_texts)
         judgments += rows
-        summary["pairwise"] = _pairwise_summary(rows, ref_name, ref_texts)
+        summary["pairwise"] = pairwise_summary(rows, ref_name, ref_texts)
     if getattr(judge, "stats", None):
         summary["judge_stats"] = dict(judge.stats)
     write_jsonl(out / "judgments.jsonl", judgments)
@@ -112,7 +90,7 @@ def run_eval(cfg: EvalConfig, *, models=None) -> Path:
     if missing:
         log.warning("%d of %d judgments failed and are left out (counted as missing); rerun to ask again",
                     missing, len(judgments))
-    log.info("eval of %s on %s: %s", cfg.model, cfg.prompts, _line(summary))
+    log.info("eval of %s on %s: %s", cfg.model, cfg.prompts, summary_line(summary))
     return out
 
 
@@ -174,7 +152,7 @@ def _drop(path: Path) -> None:
 def _answer(model: str, records: list[dict], path: Path, cfg: EvalConfig, models, *, label: str,
             first_turn_only: bool = False) -> list[dict]:
     """``{"id", "prompt", "answers": [one per turn], "generator"}`` per record, saved in shards."""
-    from ..reviser.revise import sampling_params
+    from ..generation.base import sampling_params
 
     items = [{**r, "index": i} for i, r in enumerate(records)]
 
@@ -267,78 +245,3 @@ def _answers_from_file(path: Path, records: list[dict]) -> list[str]:
         raise DataError(f"no reference answer for {len(missing)} of {len(records)} prompts (first: {missing[0]}); "
                         "rows are matched by `id`, else by `instruction` = the prompt text", path=str(path))
     return texts
-
-
-# ----------------------------------------------------------------------------- grading
-def _category(record: dict) -> str:
-    meta = record.get("meta") or {}
-    return str(meta.get("category") or meta.get("dataset") or meta.get("task") or "all")
-
-
-def _grade_single(judge, records: list[dict], answers: list[dict]) -> list[dict]:
-    requests, texts, rows = [], [], []
-    for r, a in zip(records, answers):
-        meta = r.get("meta") or {}
-        for t, text in enumerate(a["answers"], start=1):
-            if not follow_ups(r):
-                rec = r  # graded as it is: the testbed judge reads its meta
-            else:
-                # Turn t is graded on the conversation so far, against the references of turns 1..t.
-                m = {k: v for k, v in meta.items() if k != "reference"}
-                if isinstance(meta.get("reference"), list) and len(meta["reference"]) >= t:
-                    m["reference"] = meta["reference"][:t]
-                rec = {"id": r["id"], "prompt": conversation(r, a["answers"][:t - 1]), "meta": m}
-            requests.append(rec)
-            texts.append(text)
-            rows.append({"id": r["id"], "turn": t, "category": _category(r), "grading": "single"})
-    scores = judge.score(requests, texts)
-    return [{**row, "score": s} for row, s in zip(rows, scores)]
-
-
-def _grade_pairwise(judge, records: list[dict], answers: list[dict], ref_texts: list[str]) -> list[dict]:
-    mine = [a["answers"][0] for a in answers]
-    prefs = judge.compare(records, mine, ref_texts)
-    return [{"id": r["id"], "turn": 1, "category": _category(r), "grading": "pairwise", "preference": p,
-             "length": text_length(x), "reference_length": text_length(y)}
-            for r, p, x, y in zip(records, prefs, mine, ref_texts)]
-
-
-def _mean_ci(values: list) -> dict:
-    judged = [v for v in values if v is not None]
-    out = summarize(judged) if judged else {"score": None, "ci95": None, "n": 0}
-    out["missing"] = len(values) - len(judged)
-    return out
-
-
-def _single_summary(rows: list[dict], *, on_1_to_10: bool) -> dict:
-    out = _mean_ci([r["score"] for r in rows])
-    turns = sorted({r["turn"] for r in rows})
-    if len(turns) > 1:
-        out["turns"] = {str(t): _mean_ci([r["score"] for r in rows if r["turn"] == t]) for t in turns}
-    if on_1_to_10 and set(turns) <= {1, 2}:  # MT-Bench's own summary: per turn and category
-        out["mt_bench"] = mt_bench_summary(rows)
-    return out
-
-
-def _pairwise_summary(rows: list[dict], ref_name: str, ref_texts: list[str]) -> dict:
-    prefs = [r["preference"] for r in rows]
-    out = {"reference": ref_name, "reference_mean_length": mean_length(ref_texts)}
-    if all(p is None for p in prefs):  # nothing judged: say so instead of failing
-        out.update(win_rate=None, length_controlled=None, n=0, missing=len(prefs))
-        return out
-    out["win_rate"] = win_rate(prefs)
-    out["length_controlled"] = length_controlled_win_rate(prefs, [r["length"] for r in rows],
-                                                          [r["reference_length"] for r in rows])
-    return out
-
-
-def _line(summary: dict) -> str:
-    parts = [f"mean length {summary['mean_length']:.0f} chars"]
-    single = summary.get("single")
-    if single and single["score"] is not None:
-        parts.append(f"score {single['score']:.3f} (n {single['n']}, missing {single['missing']})")
-    pair = summary.get("pairwise")
-    if pair and pair["win_rate"] is not None:
-        parts.append(f"win rate {pair['win_rate']['win_rate']:.3f}, LC {pair['length_controlled']['lc_win_rate']:.3f} "
-                     f"vs {pair['reference']}")
-    return ", ".join(parts)

@@ -10,7 +10,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 from ..config.core import field
 
-__all__ = ["SamplingParams", "Generator", "to_messages"]
+__all__ = ["SamplingParams", "Generator", "sampling_params"]
 
 
 @dataclass
@@ -34,8 +34,9 @@ class Generator(Protocol):
         ...
 
 
-def to_messages(prompt) -> list[dict]:
-    """A prompt (plain string or message list) as a chat message list."""
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return [dict(m) for m in prompt]
+def sampling_params(gen_cfg, **overrides) -> SamplingParams:
+    """SamplingParams from a GenerationConfig section (``overrides`` win)."""
+    params = dict(temperature=gen_cfg.temperature, top_p=gen_cfg.top_p,
+                  max_new_tokens=gen_cfg.max_new_tokens, seed=gen_cfg.seed)
+    params.update(overrides)
+    return SamplingParams(**params)

@@ -39,7 +39,7 @@ def build_generator(path: str | Path, gen_cfg=None, *, batch_size: int | None = 
 
         return VLLMGenerator(path, gen_cfg)
     if backend == "hf":
-        from ..training.common import load_model_and_tokenizer
+        from ..models.loading import load_model_and_tokenizer
         from .hf import HFGenerator
 
         model, tok = load_model_and_tokenizer(path, merge_adapter=True)  # merged: faster generation

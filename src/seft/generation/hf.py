@@ -8,29 +8,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .base import SamplingParams, to_messages
+from ..models.chat import render_prompts, stop_token_ids
+from .base import SamplingParams
 
-__all__ = ["HFGenerator", "render_prompts", "stop_token_ids"]
-
-
-def stop_token_ids(tokenizer, model=None) -> set[int]:
-    """Every token that ends a turn: the tokenizer's eos and the model's generation-config eos
-    ids (some chat models end an assistant turn with a token other than the tokenizer's eos,
-    e.g. Gemma's ``<end_of_turn>``, Phi-3's ``<|end|>``). Generation stops at any of them, and
-    training ends each completion at the first one (``seft.training.chat``)."""
-    ids = {tokenizer.eos_token_id}
-    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids |= set(gen_eos) if isinstance(gen_eos, (list, tuple)) else {gen_eos}
-    return {int(i) for i in ids if i is not None}
-
-
-def render_prompts(tokenizer, prompts: Sequence, prefixes: Sequence[str] | None = None) -> list[str]:
-    """Chat-template each prompt with the generation prompt, plus an optional forced prefix."""
-    texts = [tokenizer.apply_chat_template(to_messages(p), tokenize=False, add_generation_prompt=True)
-             for p in prompts]
-    if prefixes is not None:
-        texts = [t + pre for t, pre in zip(texts, prefixes)]
-    return texts
+__all__ = ["HFGenerator"]
 
 
 def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
@@ -46,7 +27,7 @@ class HFGenerator:
     """Generate with a loaded ``transformers`` causal LM and its tokenizer."""
 
     def __init__(self, model, tokenizer, *, batch_size: int = 32, show_progress: bool | None = None):
-        from ..logs import progress_enabled
+        from ..data.logs import progress_enabled
 
         self.model, self.tokenizer = model, tokenizer
         self.batch_size = batch_size

@@ -9,11 +9,11 @@ itself generates well. Only vLLM's public API is used: ``vllm.LLM(...)``,
 
 What keeps it interchangeable with the Hugging Face backend:
 
-- Prompts are rendered by the same function (:func:`seft.generation.hf.render_prompts`: the
+- Prompts are rendered by the same function (:func:`seft.models.chat.render_prompts`: the
   model's own chat template, then the forced ``prefixes``) and tokenised the same way (no extra
   special tokens: the template holds them), then handed to the engine as token ids, so a BOS
   token is never added twice.
-- Generation stops at the same turn-ending tokens (:func:`seft.generation.hf.stop_token_ids`:
+- Generation stops at the same turn-ending tokens (:func:`seft.models.chat.stop_token_ids`:
   the tokenizer's eos and the generation config's) and at ``stop`` strings (cut before them).
 - Temperature 0 is greedy. Sampling is seeded per request from ``params.seed`` and the prompt's
   index, so an output does not depend on what else is in the call, and a resumed shard samples
@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..config.core import ConfigError
+from ..models.chat import render_prompts, stop_token_ids
 from .base import SamplingParams
-from .hf import _cut_at_stop, render_prompts, stop_token_ids
+from .hf import _cut_at_stop
 
 __all__ = ["VLLMGenerator", "import_vllm", "vllm_available", "INSTALL_HINT"]
 
@@ -83,8 +84,8 @@ class VLLMGenerator:
     def __init__(self, model_path: str | Path, cfg, *, show_progress: bool | None = None):
         from transformers import AutoTokenizer
 
-        from ..logs import progress_enabled
-        from ..training.common import is_adapter_dir, local_or_hub
+        from ..data.logs import progress_enabled
+        from ..models.loading import is_adapter_dir, local_or_hub
 
         vllm = import_vllm()  # before any merging: fail fast when it cannot run anyway
         self._sampling_cls = vllm.SamplingParams
@@ -101,7 +102,7 @@ class VLLMGenerator:
         self.engine = vllm.LLM(model=self.model_path, tokenizer=self.model_path, **engine_kwargs(cfg))
 
     def _merged_copy(self, adapter: Path) -> Path:
-        from ..export import save_full_model
+        from ..models.saving import save_full_model
 
         self._tmp = tempfile.mkdtemp(prefix="seft-vllm-")
         # Removed with the engine, or at exit if close() is never called.

@@ -41,7 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, NoReturn, Sequence
 
 from . import templates as T
-from ..paths import cache_path
+from ..data.paths import cache_path
 from .cache import JudgmentCache, judge_key, request_key
 
 __all__ = ["OpenAIJudge", "JudgeAPIError"]

@@ -10,35 +10,22 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import statistics
 from pathlib import Path
 from typing import Sequence
 
 from ..config.core import ConfigError
 from ..data.io import atomic_write_text
+from ..evaluation.stats import t_interval
 from .figures import save_figure
 
-__all__ = ["aggregate_runs", "t_interval", "render_compare", "write_compare", "plot_compare", "CSV_COLUMNS"]
+__all__ = ["aggregate_runs", "render_compare", "write_compare", "plot_compare", "CSV_COLUMNS"]
 
-# t_{0.975, df} for df = 1..30; beyond, the normal 1.96 is within 2%.
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
 _CI_KEYS = {"score": "score_ci95", "win_rate": "win_rate_ci95", "lc_win_rate": "lc_win_rate_ci95"}
 _MEAN_KEYS = ("mean_length", "train_seconds", "train_forward_passes", "gen_sequences")
 CSV_COLUMNS = ["model", "set", "runs", "ci", "score", "score_lo", "score_hi", "win_rate", "win_rate_lo", "win_rate_hi",
                "lc_win_rate", "lc_win_rate_lo", "lc_win_rate_hi", "mean_length", "train_seconds",
                "train_forward_passes", "gen_sequences"]
-
-
-def t_interval(values: Sequence[float]) -> list[float]:
-    """95% Student t-interval of the mean of ``values`` (two or more)."""
-    n = len(values)
-    if n < 2:
-        raise ValueError("a t-interval needs at least two values")
-    m, sd = statistics.fmean(values), statistics.stdev(values)
-    half = (_T975[n - 2] if n - 1 <= len(_T975) else 1.96) * sd / math.sqrt(n)
-    return [round(m - half, 6), round(m + half, 6)]
 
 
 def aggregate_runs(per_run: Sequence[Sequence[dict]]) -> list[dict]:

@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
-from .compare import t_interval
+from ..evaluation.stats import t_interval
 from .figures import save_figure
 
 __all__ = ["aggregate_scaling", "render_scaling", "plot_scaling", "render_sweep"]

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..config.stages import DEFAULT_TEMPLATE, LEVELS
-from ..generation.base import to_messages
+from ..models.chat import to_messages
 
 __all__ = [
     "FALLBACKS",

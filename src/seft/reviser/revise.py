@@ -13,21 +13,13 @@ from typing import Sequence
 
 from ..config.core import ConfigError
 from ..config.stages import ReviseConfig
-from ..generation.base import Generator, SamplingParams
+from ..generation.base import Generator, sampling_params
 from ..generation.factory import check_backend
 from .format import parse_output, parse_tag, reviser_messages, tag_prefixes
 
-__all__ = ["check_backend", "revise_drafts", "revision_stats", "run_revise", "sampling_params"]
+__all__ = ["revise_drafts", "revision_stats", "run_revise"]
 
 log = logging.getLogger(__name__)
-
-
-def sampling_params(gen_cfg, **overrides) -> SamplingParams:
-    """SamplingParams from a GenerationConfig section."""
-    params = dict(temperature=gen_cfg.temperature, top_p=gen_cfg.top_p,
-                  max_new_tokens=gen_cfg.max_new_tokens, seed=gen_cfg.seed)
-    params.update(overrides)
-    return SamplingParams(**params)
 
 
 def revise_drafts(generator: Generator, records: Sequence[dict], cfg: ReviseConfig, *,

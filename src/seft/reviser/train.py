@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..config.core import ConfigError
 from ..config.stages import ReviserTrainConfig
-from ..shards import read_jsonl
+from ..data.shards import read_jsonl
 
 __all__ = ["run_reviser_train"]
 

@@ -20,9 +20,9 @@ from ..config.core import to_dict
 from ..config.stages import TestbedConfig
 from ..data.io import atomic_write_json, write_jsonl
 from ..data.schema import ExternalResponse, ScoredList, ScoredResponse
-from ..logs import progress_enabled
-from ..paths import cache_path
-from ..shards import read_jsonl
+from ..data.logs import progress_enabled
+from ..data.paths import cache_path
+from ..data.shards import read_jsonl
 from .splits import derive_seed, example_stream, prompt_stream, take, to_prompt_record
 from .tasks import score_response
 from .writers import QUALITIES, STRONG_WEIGHTS, write, write_mixed

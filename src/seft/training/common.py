@@ -1,13 +1,10 @@
-"""Loading models for training and inference, precision choice, and what every trainer shares.
+"""What every trainer shares: arguments, resumable checkpoints, cost counters, metrics.
 
 Every training call (SFT, DPO, ORPO) runs through :func:`run_training`: the same resumable
 checkpoints in ``OUT/checkpoints``, the same ``train_metrics.json`` and the same cost counters, so
 methods differ only in their loss and data, never in how they are run or measured.
-
-A model folder is either a full ``save_pretrained`` folder or a PEFT adapter folder (holding
-``adapter_config.json``, whose ``base_model_name_or_path`` names the base). Every stage that takes
-a model path accepts both, so a SEFT round can hand its LoRA adapter straight to the next one.
-Nothing here imports torch/transformers/peft at module import time.
+Loading a model folder lives in :mod:`seft.models.loading`; nothing here imports
+torch/transformers/peft at module import time.
 """
 from __future__ import annotations
 
@@ -17,179 +14,29 @@ import json
 import logging
 import shutil
 import time
-import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..config.stages import TrainConfig
-from ..logs import progress_enabled
+from ..data.logs import progress_enabled
+from ..models.loading import (count_parameters, is_adapter_dir, load_model_and_tokenizer, quiet_library_noise,
+                              resolve_precision)
 
 __all__ = [
-    "ADAPTER_CONFIG",
     "CHECKPOINT_DIR",
     "METRICS_FILE",
     "ForwardCounting",
     "TrainResult",
-    "adapter_base_path",
-    "check_stop_token",
-    "count_parameters",
     "counting_callback",
     "finish_setup",
     "fingerprint",
-    "is_adapter_dir",
     "load_for_training",
-    "load_model_and_tokenizer",
-    "prompt_messages",
-    "quiet_library_noise",
-    "resolve_precision",
     "run_training",
     "trainer_arguments",
 ]
 
 logger = logging.getLogger(__name__)
-
-ADAPTER_CONFIG = "adapter_config.json"
-
-
-def local_or_hub(path: str | Path) -> Path | str:
-    """An existing local folder as an absolute path (so saved adapters point at their base from
-    anywhere); ``models:NAME`` as that registered model's folder, fetched on first use
-    (:mod:`seft.models`); anything else is returned as given (a hub id)."""
-    from ..models import resolve_model_ref
-
-    p = Path(resolve_model_ref(path)).expanduser()
-    return p.resolve() if p.exists() else str(path)
-
-
-def is_adapter_dir(path: str | Path) -> bool:
-    """True if ``path`` is a local PEFT adapter folder."""
-    return (Path(path) / ADAPTER_CONFIG).is_file()
-
-
-def adapter_base_path(path: str | Path) -> str:
-    """The base model an adapter was trained on: a local folder or a hub id, from adapter_config.json.
-
-    A relative base path is tried against the working directory first, then against the adapter
-    folder (an adapter moved together with its base keeps working).
-    """
-    cfg = json.loads((Path(path) / ADAPTER_CONFIG).read_text())
-    base = cfg.get("base_model_name_or_path")
-    if not base:
-        raise ValueError(f"{Path(path) / ADAPTER_CONFIG} has no base_model_name_or_path; cannot find the base model")
-    if Path(base).expanduser().is_dir():
-        return str(Path(base).expanduser().resolve())
-    beside = (Path(path) / base).resolve()
-    if beside.is_dir():
-        return str(beside)
-    return base  # a hub id (or a missing folder: from_pretrained gives the clear error)
-
-
-def _load_tokenizer(path: str | Path, fallback: str | Path | None = None):
-    from transformers import AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(str(path))
-    except (OSError, ValueError):
-        if fallback is None:
-            raise
-        tok = AutoTokenizer.from_pretrained(str(fallback))  # adapter saved without its tokenizer
-    if tok.pad_token is None:
-        # Padding is masked out of attention and loss, so any known token serves; eos is the usual choice.
-        tok.pad_token = tok.eos_token
-    return tok
-
-
-def load_model_and_tokenizer(path: str | Path, *, trainable: bool = False, merge_adapter: bool = False):
-    """Load a full model folder or a PEFT adapter folder (with its base), in fp32.
-
-    ``trainable`` keeps an adapter's weights trainable (to continue training it) and puts the model
-    in train mode; otherwise the model is in eval mode with gradients off. ``merge_adapter`` folds
-    an adapter into its base and returns a plain model (faster generation, or full fine-tuning on
-    top of a LoRA round). Returns ``(model, tokenizer)`` on CPU: Trainer/accelerate place it.
-    """
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    path = local_or_hub(path)
-    if is_adapter_dir(path):
-        from peft import PeftModel
-
-        base = adapter_base_path(path)
-        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-        with quiet_library_noise():
-            model = PeftModel.from_pretrained(model, str(path), is_trainable=trainable and not merge_adapter)
-        if merge_adapter:
-            model = model.merge_and_unload()
-        tokenizer = _load_tokenizer(path, fallback=base)
-    else:
-        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
-        tokenizer = _load_tokenizer(path)
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    if getattr(model, "generation_config", None) is not None and model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id  # silences generate()'s pad warning
-    if trainable:
-        model.train()
-    else:
-        model.eval()
-        model.requires_grad_(False)
-    return model, tokenizer
-
-
-def resolve_precision(precision: str) -> str:
-    """``auto`` -> ``bf16`` on a CUDA GPU that supports it, else ``fp32`` (bf16 is ~20x slower on CPU)."""
-    if precision != "auto":
-        return precision
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16"
-    return "fp32"
-
-
-def count_parameters(model) -> tuple[int, int]:
-    """(trainable, total) parameter counts; PEFT models count base + adapter in the total."""
-    def numel(p) -> int:  # DeepSpeed ZeRO-3 leaves each rank an empty placeholder; ds_numel is the real size
-        return getattr(p, "ds_numel", None) or p.numel()
-
-    trainable = sum(numel(p) for p in model.parameters() if p.requires_grad)
-    total = sum(numel(p) for p in model.parameters())
-    return trainable, total
-
-
-class _DropMessages(logging.Filter):
-    def __init__(self, *fragments: str):
-        super().__init__()
-        self.fragments = fragments
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not any(f in record.getMessage() for f in self.fragments)
-
-
-@contextmanager
-def quiet_library_noise():
-    """Hide known-harmless library noise, never errors: transformers' "Writing model shards" bar at
-    every checkpoint, its "mtime may not be reliable" note when two checkpoints land within a second,
-    and PEFT 0.21 reading transformers 5's deprecated ``is_gradient_checkpointing``."""
-    from transformers.utils import logging as hf_logging
-
-    bars_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    drop = _DropMessages("mtime may not be reliable")
-    trainer_utils_logger = logging.getLogger("transformers.trainer_utils")
-    trainer_utils_logger.addFilter(drop)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
-                                    category=FutureWarning)
-            yield
-    finally:
-        trainer_utils_logger.removeFilter(drop)
-        if bars_on:
-            hf_logging.enable_progress_bar()
-
 
 # ============================================================================= shared by every trainer
 METRICS_FILE = "train_metrics.json"
@@ -201,36 +48,6 @@ _FINGERPRINT = "run_fingerprint.json"
 class TrainResult:
     path: Path                      # the final model (full model or adapter) + tokenizer
     metrics: dict[str, Any] = field(default_factory=dict)  # also written to PATH/train_metrics.json
-
-
-def prompt_messages(prompt) -> list[dict]:
-    """A prompt (string or messages) as role/content messages, nothing else.
-
-    Only role/content: Arrow stores messages as structs, and one message with an extra key would
-    give every other message that key as None, which some chat templates then render."""
-    from ..generation.base import to_messages
-
-    return [{"role": str(m["role"]), "content": str(m["content"])} for m in to_messages(prompt)]
-
-
-def check_stop_token(tokenizer, model) -> set[int]:
-    """The ids that end a turn (:func:`~seft.generation.hf.stop_token_ids`); warns if the chat
-    template leaves all of them out of a rendered assistant turn (training then appends eos to
-    every completion, see :mod:`seft.training.chat`, but the template is probably not a chat one)."""
-    from ..generation.hf import stop_token_ids
-
-    if not tokenizer.chat_template:
-        raise ValueError("the tokenizer has no chat template; training renders prompts with the model's own template")
-    prompt = [{"role": "user", "content": "hi"}]
-    head = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-    full = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": "ok"}], tokenize=False)
-    tail = full.removeprefix(head)
-    stop_ids = stop_token_ids(tokenizer, model)
-    if not stop_ids & set(tokenizer(tail, add_special_tokens=False)["input_ids"]):
-        warnings.warn(f"the chat template's assistant turn ({tail!r}) holds no end-of-turn token "
-                      f"({tokenizer.eos_token!r}); training appends it to every completion, without which the "
-                      "model would not learn to stop", stacklevel=3)
-    return stop_ids
 
 
 # Settings that say how long to train or how often to log/save may change between a killed run and

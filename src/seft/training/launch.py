@@ -3,7 +3,7 @@
 ``seft run`` (and ``seft evolve``) is one driver process: it generates drafts and revisions,
 evaluates, and writes every artifact and ``state.json``. A training call whose ``TrainConfig``
 has a ``launcher`` does not train in that process. It writes a job folder (the examples and the
-settings) and runs ``LAUNCHER -m seft.training.launch JOB.json``, e.g. with ``accelerate launch
+settings) and runs ``LAUNCHER -m seft.training.job JOB.json``, e.g. with ``accelerate launch
 --config_file configs/accelerate/deepspeed_zero3.yaml``. Every launched process joins the training
 (DDP, DeepSpeed ZeRO or FSDP: whatever the launcher says), only rank 0 writes the model and
 ``train_metrics.json`` (:func:`seft.training.common.run_training`), and the driver reads the
@@ -28,15 +28,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..config.core import from_dict, to_dict
+from ..config.core import to_dict
 from ..config.stages import TrainConfig
 
-__all__ = ["JOB_DIR", "launch_training", "launched_world_size", "launcher_command", "main", "run_job", "should_launch"]
+__all__ = ["JOB_DIR", "MODULE", "launch_training", "launched_world_size", "launcher_command", "read_jsonl", "should_launch"]
 
 JOB_DIR = ".launch"  # inside the output folder; removed once the job succeeded
-MODULE = "seft.training.launch"
+MODULE = "seft.training.job"  # what the launched processes run (`LAUNCHER -m MODULE JOB.json`)
 
-log = logging.getLogger(MODULE)  # the same name when run as `-m seft.training.launch` (__main__)
+log = logging.getLogger(__name__)
 
 
 def launched_world_size() -> int:
@@ -77,7 +77,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -124,41 +124,3 @@ def launch_training(method: str, model_path: str | Path, examples: list[dict], o
         raise RuntimeError(f"launched training exited cleanly but wrote no {metrics_path}: {shlex.join(cmd)}")
     shutil.rmtree(job_dir, ignore_errors=True)
     return TrainResult(out_dir, json.loads(metrics_path.read_text()))
-
-
-def run_job(job_path: str | Path):
-    """Run the training call a job folder describes, in this process (one of the launched ones)."""
-    job_path = Path(job_path)
-    job = json.loads(job_path.read_text())
-    cfg = from_dict(TrainConfig, job["train"])
-    examples = _read_jsonl(job_path.parent / "examples.jsonl")
-    if job["method"] == "sft":
-        from .sft import train_sft
-
-        eval_examples = _read_jsonl(job_path.parent / "eval_examples.jsonl") if job["eval_examples"] else None
-        return train_sft(job["model_path"], examples, job["out_dir"], cfg, eval_examples=eval_examples,
-                         resume=job["resume"])
-    from .preference import train_preference
-
-    return train_preference(job["method"], job["model_path"], examples, job["out_dir"], cfg,
-                            beta=job["beta"], resume=job["resume"])
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print(f"usage: LAUNCHER -m {MODULE} JOB.json (written by seft; see seft.training.launch)", file=sys.stderr)
-        return 2
-    rank = int(os.environ.get("RANK", "0") or 0)
-    # Rank 0 speaks for the job; the other ranks only report problems.
-    if rank != 0:
-        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # before datasets is imported
-    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
-                        format=f"%(asctime)s %(levelname)s [rank {rank}] %(name)s: %(message)s", datefmt="%H:%M:%S")
-    log.info("%d process(es): running %s", launched_world_size(), argv[0])
-    run_job(argv[0])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,22 +25,20 @@ import os
 from pathlib import Path
 
 from ..config.stages import TrainConfig
+from ..models.chat import check_stop_token, prompt_messages
+from ..models.loading import local_or_hub, quiet_library_noise
 from .common import (
     CHECKPOINT_DIR,
     ForwardCounting,
     TrainResult,
-    check_stop_token,
     counting_callback,
     fingerprint,
     finish_setup,
     load_for_training,
-    local_or_hub,
-    prompt_messages,
-    quiet_library_noise,
     run_training,
     trainer_arguments,
 )
-from .chat import end_completions_at_stop
+from .completions import end_completions_at_stop
 
 __all__ = ["METHODS", "build_preference_trainer", "to_preference_conversational", "train_preference"]
 

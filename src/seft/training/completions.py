@@ -20,9 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from ..generation.hf import stop_token_ids
-
-__all__ = ["cut_after_stop", "end_completions_at_stop", "stop_token_ids"]
+__all__ = ["cut_after_stop", "end_completions_at_stop"]
 
 IGNORE = -100  # the label of a token that gets no loss
 

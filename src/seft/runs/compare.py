@@ -27,11 +27,11 @@ import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config.core import ConfigError
-from .config.stages import CompareConfig
-from .evaluation.metrics import length_controlled_win_rate, text_length, win_rate
-from .experiments import SWEEP_FILE
-from .shards import read_jsonl
+from ..config.core import ConfigError
+from ..config.stages import CompareConfig
+from ..evaluation.metrics import length_controlled_win_rate, text_length, win_rate
+from .baseline_runs import SWEEP_FILE
+from ..data.shards import read_jsonl
 
 __all__ = ["run_compare", "model_rows", "pairwise_vs_base", "seft_cost", "baseline_cost", "run_rows"]
 
@@ -102,9 +102,9 @@ def _eval_sets(run: Path, conf: dict) -> dict[str, str]:
     sets = (conf.get("evolve") or {}).get("eval_sets") or {}
     if sets:
         return sets
-    from .config.core import from_dict
-    from .config.stages import RunConfig
-    from .testbed.build import resolve_out
+    from ..config.core import from_dict
+    from ..config.stages import RunConfig
+    from ..testbed.build import resolve_out
 
     tb = resolve_out(from_dict(RunConfig, conf).testbed)
     return {"eval": str(tb / "eval.jsonl"), "eval_ood": str(tb / "eval_ood.jsonl")}
@@ -114,8 +114,8 @@ def run_rows(run: Path, *, include_rounds: bool = False, seed: int = 0) -> list[
     """Every (model row, eval set) of one run directory, with its score, win rates, length and cost."""
     import yaml
 
-    from .judges import get_judge
-    from .report.summary import collect_rounds
+    from ..judges import get_judge
+    from ..report.summary import collect_rounds
 
     summary = json.loads((run / "eval" / "summary.json").read_text())
     conf = yaml.safe_load((run / "config.yaml").read_text()) or {}
@@ -149,7 +149,7 @@ def run_rows(run: Path, *, include_rounds: bool = False, seed: int = 0) -> list[
 
 def run_compare(cfg: CompareConfig) -> Path:
     """Write compare.md, compare.csv and compare.png into ``cfg.out``; returns ``cfg.out``."""
-    from .report.compare import write_compare
+    from ..report.compare import write_compare
 
     if not cfg.runs:
         raise ConfigError("runs: give at least one run directory (e.g. --set 'runs=[runs/demo]')")

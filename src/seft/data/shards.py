@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .data.io import write_jsonl
+from .io import write_jsonl
 
 __all__ = ["map_sharded", "read_jsonl"]
 

@@ -11,8 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
-from .config.core import diff_configs, dump_yaml, to_dict
-from .data.io import atomic_write_json, atomic_write_text
+from ..config.core import diff_configs, dump_yaml, to_dict
+from .io import atomic_write_json, atomic_write_text
 
 __all__ = ["RunState", "ConfigMismatch", "open_run_dir", "replace_dir"]
 

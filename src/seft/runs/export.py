@@ -24,10 +24,11 @@ import logging
 import shutil
 from pathlib import Path
 
-from .config.core import ConfigError
-from .config.export import ExportConfig
+from ..config.core import ConfigError
+from ..config.export import ExportConfig
+from ..models.saving import save_full_model
 
-__all__ = ["run_export", "save_full_model", "model_card", "config_hash", "final_round"]
+__all__ = ["run_export", "model_card", "config_hash", "final_round"]
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ _NOT_HASHED = ("out", "force")
 
 def run_export(cfg: ExportConfig) -> Path:
     """Write round ``cfg.round`` (default: the final round) of ``cfg.run_dir`` to a model folder."""
-    from .state import RunState, replace_dir
-    from .training.common import is_adapter_dir
+    from ..data.state import RunState, replace_dir
+    from ..models.loading import is_adapter_dir
 
     run = _check_run_dir(cfg.run_dir)
     raw, resolved = _run_config(run)
@@ -86,10 +87,10 @@ def _run_config(run: Path):
         return None, None
     import yaml
 
-    from .config.core import from_dict
-    from .config.stages import RunConfig
-    from .pipeline import resolve_paths
-    from .testbed.build import resolve_out
+    from ..config.core import from_dict
+    from ..config.stages import RunConfig
+    from .single import resolve_paths
+    from ..testbed.build import resolve_out
 
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     try:
@@ -136,14 +137,14 @@ def _finished_round(run: Path, k: int, resolved, state) -> Path:
 
 
 def _schedule(resolved) -> list:
-    from .evolve import schedule
+    from ..evolution.evolve import schedule
 
     return schedule(resolved.evolve.phases)
 
 
 def _base_model(policy: Path, resolved) -> str | None:
     """The model round 1 started from: the run's evolve.policy, else the adapter's base."""
-    from .training.common import adapter_base_path, is_adapter_dir
+    from ..models.loading import adapter_base_path, is_adapter_dir
 
     if resolved is not None and resolved.evolve.policy:
         return str(resolved.evolve.policy)
@@ -156,51 +157,12 @@ def config_hash(raw: dict) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-# ----------------------------------------------------------------------------- writing weights
-def _saved_dtype(model_ref: str | Path | None) -> str | None:
-    """The dtype a model's config.json says its weights were saved in (None when unknown)."""
-    if model_ref is None:
-        return None
-    try:
-        from transformers import AutoConfig
-
-        dtype = getattr(AutoConfig.from_pretrained(str(model_ref)), "dtype", None)
-    except (OSError, ValueError):
-        return None
-    return str(dtype).removeprefix("torch.") if dtype is not None else None
-
-
-def save_full_model(model_path: str | Path, out: str | Path, *, dtype: str = "auto",
-                    dtype_from: str | Path | None = None) -> str:
-    """Write ``model_path`` (a full model, or an adapter folded into its base) as a plain model
-    folder: safetensors weights, config, generation config, tokenizer and chat template.
-
-    Merging runs in float32 (as training did); ``dtype="auto"`` then casts to the dtype
-    ``dtype_from`` (default: the base) was saved in, so a bf16 7B model does not come back at
-    twice its size. Returns the dtype written."""
-    import torch
-
-    from .training.common import adapter_base_path, is_adapter_dir, load_model_and_tokenizer
-
-    if dtype == "auto":
-        ref = dtype_from or (adapter_base_path(model_path) if is_adapter_dir(model_path) else model_path)
-        dtype = _saved_dtype(ref) or "float32"
-        if dtype not in ("float32", "bfloat16", "float16"):
-            dtype = "float32"
-    model, tok = load_model_and_tokenizer(model_path, merge_adapter=True)
-    model = model.to(getattr(torch, dtype))
-    out = Path(out)
-    model.save_pretrained(str(out))
-    tok.save_pretrained(str(out))
-    return dtype
-
-
 def _copy_adapter(policy: Path, out: Path, base: str | None) -> None:
     """The adapter as trained, with the round's tokenizer (and chat template) and the base's
     generation config (an adapter has none of its own)."""
     from transformers import AutoTokenizer, GenerationConfig
 
-    from .training.common import adapter_base_path
+    from ..models.loading import adapter_base_path
 
     out.mkdir(parents=True)
     for name in _ADAPTER_FILES:
@@ -223,9 +185,9 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _facts(run: Path, k: int, raw, resolved, *, base, lora, merged, dtype) -> dict:
-    from . import __version__
-    from .judges import judge_label
-    from .training.common import adapter_base_path
+    from .. import __version__
+    from ..judges import judge_label
+    from ..models.loading import adapter_base_path
 
     policy = run / "rounds" / f"round_{k:02d}" / "policy"
     rounds = [_read_json(run / "rounds" / f"round_{j:02d}" / "metrics.json") for j in range(1, k + 1)]

@@ -1,0 +1,158 @@
+"""Loading a model folder: a full ``save_pretrained`` folder, a PEFT adapter folder on its base, or
+a registered ``models:NAME``; the precision a device supports; parameter counts.
+
+A model folder is either a full ``save_pretrained`` folder or a PEFT adapter folder (holding
+``adapter_config.json``, whose ``base_model_name_or_path`` names the base). Every stage that takes
+a model path accepts both, so a SEFT round can hand its LoRA adapter straight to the next one.
+Nothing here imports torch/transformers/peft at module import time.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["ADAPTER_CONFIG", "adapter_base_path", "count_parameters", "is_adapter_dir", "load_model_and_tokenizer",
+           "load_tokenizer", "local_or_hub", "quiet_library_noise", "resolve_precision"]
+
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def local_or_hub(path: str | Path) -> Path | str:
+    """An existing local folder as an absolute path (so saved adapters point at their base from
+    anywhere); ``models:NAME`` as that registered model's folder, fetched on first use
+    (:mod:`seft.models.registry`); anything else is returned as given (a hub id)."""
+    from ..models.registry import resolve_model_ref
+
+    p = Path(resolve_model_ref(path)).expanduser()
+    return p.resolve() if p.exists() else str(path)
+
+
+def is_adapter_dir(path: str | Path) -> bool:
+    """True if ``path`` is a local PEFT adapter folder."""
+    return (Path(path) / ADAPTER_CONFIG).is_file()
+
+
+def adapter_base_path(path: str | Path) -> str:
+    """The base model an adapter was trained on: a local folder or a hub id, from adapter_config.json.
+
+    A relative base path is tried against the working directory first, then against the adapter
+    folder (an adapter moved together with its base keeps working).
+    """
+    cfg = json.loads((Path(path) / ADAPTER_CONFIG).read_text())
+    base = cfg.get("base_model_name_or_path")
+    if not base:
+        raise ValueError(f"{Path(path) / ADAPTER_CONFIG} has no base_model_name_or_path; cannot find the base model")
+    if Path(base).expanduser().is_dir():
+        return str(Path(base).expanduser().resolve())
+    beside = (Path(path) / base).resolve()
+    if beside.is_dir():
+        return str(beside)
+    return base  # a hub id (or a missing folder: from_pretrained gives the clear error)
+
+
+def load_tokenizer(path: str | Path, fallback: str | Path | None = None):
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError):
+        if fallback is None:
+            raise
+        tok = AutoTokenizer.from_pretrained(str(fallback))  # adapter saved without its tokenizer
+    if tok.pad_token is None:
+        # Padding is masked out of attention and loss, so any known token serves; eos is the usual choice.
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model_and_tokenizer(path: str | Path, *, trainable: bool = False, merge_adapter: bool = False):
+    """Load a full model folder or a PEFT adapter folder (with its base), in fp32.
+
+    ``trainable`` keeps an adapter's weights trainable (to continue training it) and puts the model
+    in train mode; otherwise the model is in eval mode with gradients off. ``merge_adapter`` folds
+    an adapter into its base and returns a plain model (faster generation, or full fine-tuning on
+    top of a LoRA round). Returns ``(model, tokenizer)`` on CPU: Trainer/accelerate place it.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = local_or_hub(path)
+    if is_adapter_dir(path):
+        from peft import PeftModel
+
+        base = adapter_base_path(path)
+        model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+        with quiet_library_noise():
+            model = PeftModel.from_pretrained(model, str(path), is_trainable=trainable and not merge_adapter)
+        if merge_adapter:
+            model = model.merge_and_unload()
+        tokenizer = load_tokenizer(path, fallback=base)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+        tokenizer = load_tokenizer(path)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if getattr(model, "generation_config", None) is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id  # silences generate()'s pad warning
+    if trainable:
+        model.train()
+    else:
+        model.eval()
+        model.requires_grad_(False)
+    return model, tokenizer
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` -> ``bf16`` on a CUDA GPU that supports it, else ``fp32`` (bf16 is ~20x slower on CPU)."""
+    if precision != "auto":
+        return precision
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts; PEFT models count base + adapter in the total."""
+    def numel(p) -> int:  # DeepSpeed ZeRO-3 leaves each rank an empty placeholder; ds_numel is the real size
+        return getattr(p, "ds_numel", None) or p.numel()
+
+    trainable = sum(numel(p) for p in model.parameters() if p.requires_grad)
+    total = sum(numel(p) for p in model.parameters())
+    return trainable, total
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, *fragments: str):
+        super().__init__()
+        self.fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(f in record.getMessage() for f in self.fragments)
+
+
+@contextmanager
+def quiet_library_noise():
+    """Hide known-harmless library noise, never errors: transformers' "Writing model shards" bar at
+    every checkpoint, its "mtime may not be reliable" note when two checkpoints land within a second,
+    and PEFT 0.21 reading transformers 5's deprecated ``is_gradient_checkpointing``."""
+    from transformers.utils import logging as hf_logging
+
+    bars_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    drop = _DropMessages("mtime may not be reliable")
+    trainer_utils_logger = logging.getLogger("transformers.trainer_utils")
+    trainer_utils_logger.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
+            yield
+    finally:
+        trainer_utils_logger.removeFilter(drop)
+        if bars_on:
+            hf_logging.enable_progress_bar()
