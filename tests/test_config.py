@@ -102,3 +102,13 @@ def test_diff_configs_lists_changed_keys():
     b = to_dict(load_config(RunConfig, None, ["testbed.seed=1", "testbed.model.hidden=64"]))
     assert diff_configs(a, b) == ["testbed.seed", "testbed.model.hidden"]
     assert diff_configs(a, a) == []
+
+
+def test_a_key_of_an_optional_section_switches_it_on():
+    from seft.config.stages import JudgeConfig, ReviseCommandConfig
+
+    assert load_config(ReviseCommandConfig).judge is None
+    cfg = load_config(ReviseCommandConfig, None, ["judge.kind=testbed", "audit.sample=5"])
+    assert cfg.judge == JudgeConfig(kind="testbed") and cfg.audit.sample == 5
+    with pytest.raises(ConfigError, match="unknown key 'judge.kindd'"):
+        load_config(ReviseCommandConfig, None, ["judge.kindd=testbed"])

@@ -20,8 +20,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("generation", "training"),  # the two engines, both on models/
     ("testbed",),                # the offline world: tasks, writers, the tiny base policy
     ("judges",),
-    ("reviser",),
     ("evaluation",),             # metrics, the runner, benchmark prompt sets, the revision audit
+    ("reviser",),                # `seft revise` audits its revisions with a judge
     ("evolution",),              # the round loop: it evaluates and audits every round
     ("report",),                 # rendering only: markdown, plots, from what runs stored
     ("runs",),                   # whole runs: pipeline, seeds, baselines, scaling, compare, export
@@ -131,7 +131,7 @@ def test_no_import_cycles():
 def test_the_checks_can_fail():
     """The cycle finder and the layer rule catch what they are for (a check that cannot fail proves nothing)."""
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    assert RANK["runs"] > RANK["evolution"] > RANK["reviser"] > RANK["models"]
+    assert RANK["runs"] > RANK["evolution"] > RANK["reviser"] > RANK["evaluation"] > RANK["models"]
     assert RANK["generation"] == RANK["training"]
 
 

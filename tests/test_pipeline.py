@@ -64,8 +64,18 @@ def test_run_end_to_end_writes_the_contract(run_config, tmp_path, caplog, tiny_t
         m = json.loads((rdir / "metrics.json").read_text())
         assert m["drafts"] == 16 and sum(m["revision"]["levels"].values()) == 16
     assert json.loads((out / "rounds" / "round_03" / "metrics.json").read_text())["source"] == "external"
+    # the revision audit of every round: every draft judged against its prompt's reference, which the
+    # judge alone sees (the drafts the reviser read carry none)
+    for k in (1, 2, 3):
+        rdir = out / "rounds" / f"round_{k:02d}"
+        audit = json.loads((rdir / "metrics.json").read_text())["audit"]
+        assert audit == json.loads((rdir / "audit.json").read_text())
+        assert audit["overall"]["judged"] == audit["overall"]["n"] == 16 and audit["overall"]["top_score"] == 1.0
+        assert sum(a["n"] for a in audit["levels"].values()) == 16
+        assert all("reference" not in json.loads(x)["meta"] for x in (rdir / "drafts.jsonl").read_text().splitlines())
     report = (out / "report.md").read_text()
     assert "| seft_final |" in report and (out / "plots" / "score_by_round.png").stat().st_size > 1000
+    assert "## Revision audit" in report and "| 3 | external |" in report
     assert yaml.safe_load((out / "config.yaml").read_text())["evolve"]["prompts_per_round"] == 16
     # drafts of round 2 are fresh prompts, not round 1's
     ids = [{json.loads(x)["id"] for x in (out / "rounds" / f"round_0{k}" / "drafts.jsonl").read_text().splitlines()}
@@ -79,6 +89,17 @@ def test_run_end_to_end_writes_the_contract(run_config, tmp_path, caplog, tiny_t
     assert len(revised) == 32 and all(set(r) >= {"prompt", "draft", "level", "final", "changed", "fallback"}
                                       for r in revised)
     assert all(r["final"] == r["draft"] for r in revised if r["level"] == "KEEP" or r["fallback"])
+
+    # ... and with a judge, its audit: perfect drafts (the references) and empty ones
+    evals = [json.loads(x) for x in (tiny_testbed / "eval.jsonl").read_text().splitlines()][:10]
+    drafts = [{"id": r["id"], "prompt": r["prompt"], "response": r["meta"]["reference"] if i % 2 else "x",
+               "meta": r["meta"]} for i, r in enumerate(evals)]
+    (tmp_path / "drafts.jsonl").write_text("".join(json.dumps(d) + "\n" for d in drafts))
+    assert main(["revise", "--set", f"reviser={out / 'reviser' / 'model'}", "--set", f"input={tmp_path / 'drafts.jsonl'}",
+                 "--set", "judge.kind=testbed", "--out", str(tmp_path / "rev2.jsonl")]) == 0
+    audit = json.loads((tmp_path / "rev2.audit.json").read_text())["overall"]
+    assert audit["n"] == audit["judged"] == 10 and audit["top_drafts"] == 5
+    assert len((tmp_path / "rev2.audit.jsonl").read_text().splitlines()) == 10
 
     before = (out / "state.json").read_text()
     caplog.clear()
@@ -140,3 +161,26 @@ def test_killed_run_resumes_to_the_same_summary(run_config, tmp_path):
     assert not _run_killed_at(run_config, out, never)
     assert "complete" in _done(out)
     assert _summary(out) == _summary(ref)
+
+
+def test_seft_without_drafts_is_a_baseline_row(run_config, tmp_path):
+    """--with-baselines runs the ablation: a whole SEFT run whose reviser never sees a draft."""
+    out = tmp_path / "run"
+    assert main(["run", str(run_config), "--out", str(out), "--with-baselines", "--set", "baselines=[no_drafts]"]) == 0
+    s = _summary(out)
+    for name, models in s["sets"].items():
+        assert set(models) == {"base", "seft_round_1", "seft_round_2", "seft_round_3", "seft_final", "no_drafts"}
+        assert models["no_drafts"] == _summary(out / "baselines" / "no_drafts")["sets"][name]["seft_final"]
+        assert len((out / "eval" / "no_drafts" / f"{name}.jsonl").read_text().splitlines()) == models["no_drafts"]["n"]
+    data = [json.loads(x) for x in (out / "baselines" / "no_drafts" / "reviser" / "data.jsonl").read_text().splitlines()]
+    own = [json.loads(x) for x in (out / "reviser" / "data.jsonl").read_text().splitlines()]
+    assert [e["id"] for e in data] == [e["id"] for e in own]  # the same examples ...
+    assert all("Draft: \n" in e["prompt"][0]["content"] and e["completion"].startswith("[MAJOR]\n") for e in data)
+    revs = [json.loads(x) for x in (out / "baselines" / "no_drafts" / "rounds" / "round_01" / "revisions.jsonl")
+            .read_text().splitlines()]
+    assert len(revs) == 16  # ... and the same rounds, on the teacher's answers
+    cost = json.loads((out / "baselines" / "no_drafts" / "cost.json").read_text())
+    assert cost["forward_passes"] > 0 and cost["gen_sequences"] == 16 * 2 * 2 + 16
+    assert main(["compare", "--set", f"runs=[{out}]", "--out", str(tmp_path / "cmp")]) == 0
+    text = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "| no_drafts |" in text and "## Revision audit" in text

@@ -40,7 +40,7 @@ COMMANDS = [
             "Assign revision levels to scored/paired responses and write the reviser's training set."),
     Command("reviser train", "seft.reviser.train:run_reviser_train", "seft.config.stages:ReviserTrainConfig",
             "Fine-tune the reviser (loss on its output only; full or LoRA).", launchable=True),
-    Command("revise", "seft.reviser.revise:run_revise", "seft.config.stages:ReviseConfig",
+    Command("revise", "seft.reviser.revise:run_revise", "seft.config.stages:ReviseCommandConfig",
             "Revise (prompt, draft) records with a trained reviser; KEEP costs only the tag."),
     Command("evolve", "seft.evolution.evolve:run_evolve", "seft.config.stages:EvolveConfig",
             "Run the policy self-evolution rounds: draft -> revise -> select -> SFT -> evaluate."),

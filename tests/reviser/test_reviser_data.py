@@ -202,3 +202,28 @@ def test_run_errors(tmp_path):
     odd = write(tmp_path / "odd.jsonl", [{"prompt": "Q"}])
     with pytest.raises(DataError, match="neither 'responses'"):
         run_reviser_data(ReviserDataConfig(preferences=odd, out=str(tmp_path / "o.jsonl")))
+
+
+# ----------------------------------------------------------------------------- the adaptive options
+def test_keep_target_tag_draft_teaches_copying():
+    cfg = ReviserDataConfig(pair_scale=(0, 10), max_keep_share=1.0, keep_target="tag_draft")
+    examples, _ = build_reviser_examples(records(), cfg)
+    by_id = {e["id"]: e["completion"] for e in examples}
+    assert by_id["A:0"] == "[KEEP]\na best" and by_id["A:1"] == "[KEEP]\na close"  # each KEEP copies its own draft
+    assert by_id["A:2"] == "[MAJOR]\na best" and by_id["C:1"] == "[MINOR]\nc good"  # revisions are unchanged
+    plain, _ = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), max_keep_share=1.0))
+    assert {e["id"]: e["completion"] for e in plain}["A:1"] == "[KEEP]"
+
+
+def test_without_drafts_the_same_examples_become_a_teacher():
+    """The 'SEFT without drafts' ablation: the same examples (ids, count, levels), an empty draft in
+    every input, and the revision (MAJOR + the best response) as every target."""
+    with_d, s1 = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), seed=0))
+    without, s2 = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), seed=0, show_draft=False))
+    assert [e["id"] for e in with_d] == [e["id"] for e in without] and s1["levels"] == s2["levels"]
+    for e in without:
+        q = {"A": "Q1", "B": "Q2", "C": "Q3"}[e["source_id"]]
+        assert e["prompt"] == reviser_messages(q, "")  # no draft reaches the reviser
+        best = {"A": "a best", "B": "b1", "C": "c good"}[e["source_id"]]
+        assert e["completion"] == f"[MAJOR]\n{best}"
+    assert any(e["completion"] == "[KEEP]" for e in with_d)  # while the real reviser keeps

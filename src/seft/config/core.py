@@ -198,6 +198,16 @@ def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
     return out
 
 
+def _section_type(tp: Any) -> Any:
+    """The dataclass of a section, also when it is optional (``JudgeConfig | None``): setting one of
+    its keys switches an absent section on."""
+    if get_origin(tp) in (Union, types.UnionType):
+        sections = [a for a in get_args(tp) if dataclasses.is_dataclass(a)]
+        if len(sections) == 1:
+            return sections[0]
+    return tp
+
+
 def apply_overrides(cls: type, data: dict, overrides: list[tuple[str, Any]]) -> dict:
     """Set dotted keys in ``data``, checking every path segment against the dataclass tree."""
     data = dict(data)
@@ -212,7 +222,7 @@ def apply_overrides(cls: type, data: dict, overrides: list[tuple[str, Any]]) -> 
             if depth == len(parts) - 1:
                 node[part] = value
                 break
-            sub_cls = typing.get_type_hints(node_cls)[part]
+            sub_cls = _section_type(typing.get_type_hints(node_cls)[part])
             if not dataclasses.is_dataclass(sub_cls):
                 raise ConfigError(f"'{'.'.join(parts[: depth + 1])}' is a value, not a section")
             child = node.get(part)

@@ -113,6 +113,8 @@ class ReviserDataConfig:
     tags: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TAGS), help="Tag line the reviser emits for each level.")
     seed: int = field(0, help="Seed for the KEEP cap's sampling.")
     template: str = field(DEFAULT_TEMPLATE, help="The reviser's input (revision must use the same): one user message built from this template ({instruction} = the prompt's turns as text, {draft} = the response to judge).")
+    keep_target: str = field("tag", choices=("tag", "tag_draft"), help="What a KEEP example teaches: tag (the tag line alone: a kept draft costs a few tokens) or tag_draft (the tag, then the draft copied: teaches the reviser to copy what is good).")
+    show_draft: bool = field(True, help="false: the 'SEFT without drafts' ablation. The reviser's input holds an empty draft and every example's target is the revision (MAJOR + the best response): a teacher that answers the prompt, trained on the same examples.")
 
     def __post_init__(self):
         if self.keep_gap > self.major_gap:
@@ -141,6 +143,8 @@ class ReviseConfig:
     tags: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TAGS), help="Tag strings; must match the reviser's training data.")
     template: str = field(DEFAULT_TEMPLATE, help="Must match the reviser's training data. The reviser's input: one user message built from this template ({instruction} = the prompt's turns as text, {draft} = the response to judge).")
     max_revision_ratio: float = field(4.0, min=1.0, help="A revision longer than this many times the draft (+32 chars) is runaway: the draft stands.")
+    show_draft: bool = field(True, help="Show the draft in the reviser's input; false only for a reviser trained without drafts (the 'SEFT without drafts' ablation). In `seft run` it follows reviser_data.show_draft.")
+    keep_margin: float | None = field(None, min=0.0, help="The likelihood decision: after a MINOR/MAJOR revision, one teacher-forced pass scores the draft as the reviser's answer; the draft stands when its log-likelihood (nats, end of turn included) is within this margin of the revision's. The reviser's own judgment, no label involved. null: off (the tag alone decides). hf backend only.")
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(temperature=0.0), help="Decoding for revisions (greedy by default: the reviser should be decisive).")
 
 
@@ -170,6 +174,24 @@ class JudgeConfig:
 
 
 __all__.append("JudgeConfig")
+
+
+# ----------------------------------------------------------------------------- revision audit
+@dataclass
+class AuditConfig:
+    """The revision audit: each draft and its final response judged, to show the reviser keeps good drafts and improves bad ones."""
+    enabled: bool = field(True, help="Judge every round's drafts and final responses with the run's judge (metrics.json `audit`, report.md). The judge only measures: it never chooses among revisions.")
+    sample: int | None = field(None, min=1, help="Judge at most this many revisions per round (a seeded sample), to bound a paid judge's cost; null: all.")
+    mode: str = field("score", choices=("score", "compare"), help="score: judge draft and final each on their own (preservation and KEEP precision/recall need this); compare: ask a pairwise judge whether the final beats the draft.")
+    top_score: float | None = field(1.0, help="The judge's best score: a draft at it is 'already perfect' (1.0 for the testbed's and Python judges' [0, 1] scores); null: the best draft score seen.")
+    seed: int = field(0, help="Seed of the audit's sample.")
+
+
+@dataclass
+class ReviseCommandConfig(ReviseConfig):
+    """`seft revise`: revise a file of drafts; with a judge, also audit the revisions."""
+    judge: JudgeConfig | None = field(None, help="Judge the drafts and the final responses with this judge and write the revision audit to OUT with the suffix .audit.json (the input's meta must carry what the judge needs, e.g. meta.task and meta.reference for the testbed judge). null: no audit.")
+    audit: AuditConfig = field(default_factory=AuditConfig, help="How the audit judges (sample, mode, top score).")
 
 
 # ----------------------------------------------------------------------------- evolution
@@ -206,6 +228,7 @@ class EvolveConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3.0, learning_rate=1e-3), help="Policy SFT settings per round (continues from the previous round's weights).")
     eval_max_new_tokens: int = field(48, min=1, help="Completion budget when scoring held-out sets (greedy).")
     judge: JudgeConfig = field(default_factory=JudgeConfig, help="Judge of the per-round held-out evaluation (and of `seft compare`'s win rates): the testbed's verifiable scorer by default; a reward model or an API judge for real data.")
+    audit: AuditConfig = field(default_factory=AuditConfig, help="The revision audit of every round, with `judge` (on the testbed it sees each training prompt's reference; the reviser and the policy never do).")
 
 
 @dataclass
@@ -219,7 +242,7 @@ class RunConfig:
     reviser_train: ReviserTrainConfig = field(default_factory=ReviserTrainConfig, help="Reviser training.")
     evolve: EvolveConfig = field(default_factory=EvolveConfig, help="Policy self-evolution rounds.")
     with_baselines: bool = field(False, help="After evolution, also train the `baselines` from the same base policy on the reviser's preference data (RUN/baselines/<method>/), evaluate them on the same sets (RUN/eval/<method>/) and add them to eval/summary.json under their method names, for `seft compare`.")
-    baselines: list[str] = field(default_factory=lambda: ["sft", "dpo", "orpo"], help="Baseline methods trained when with_baselines is true (any of sft, dpo, orpo).")
+    baselines: list[str] = field(default_factory=lambda: ["sft", "dpo", "orpo", "no_drafts"], help="Baseline methods run when with_baselines is true: any of sft, dpo, orpo (trained from the base policy on the preference data) and no_drafts (the 'SEFT without drafts' ablation: the same SEFT run with a reviser that never sees the draft, in RUN/baselines/no_drafts/).")
     baseline_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3.0, learning_rate=1e-3), help="Training settings of every baseline (used only when with_baselines is true).")
     baseline_learning_rates: dict[str, float] = field(default_factory=dict, help="Per-method learning rate, e.g. {dpo: 3e-4}, in place of baseline_train.learning_rate (a sweep fills this in for the seeds after the first).")
     baseline_lr_sweep: list[float] = field(default_factory=list, help="Learning rates tried for every baseline: each method keeps the one that scores best on `sweep_set` (a development set, never a reported one) and that model becomes its row. Results in RUN/sweep/sweep.json. With several seeds the sweep runs once, in the first seed's run, and the other seeds reuse its choice. Empty: no sweep.")

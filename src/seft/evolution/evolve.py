@@ -19,11 +19,12 @@ from ..config.core import ConfigError
 from ..config.stages import EvolveConfig, PhaseConfig
 from ..data.io import atomic_write_json, write_jsonl
 from ..data.readers import load_records
+from ..evaluation.audit import audit_revisions
 from ..evaluation.runner import evaluate_model
 from ..generation.base import sampling_params
 from ..generation.factory import GeneratorCache, check_backend
-from .prompts import open_prompt_source
-from ..reviser.revise import revise_drafts, revision_stats, tag_token_budget
+from .prompts import judge_records, open_prompt_source
+from ..reviser.revise import check_likelihood_backend, revise_drafts, revision_stats, tag_token_budget
 from .selection import select_examples
 from ..data.shards import map_sharded, read_jsonl
 from ..data.state import RunState
@@ -44,6 +45,7 @@ def run_evolve(cfg: EvolveConfig) -> Path:
             raise ConfigError(f"{key}: required for `seft evolve` (e.g. --set {key}=PATH)")
     for section in (cfg.draft, cfg.revise.generation):
         check_backend(section)
+    check_likelihood_backend(cfg.revise)
     rounds = schedule(cfg.phases)
     if any(p.source == "external" for p in rounds) and cfg.external is None:
         raise ConfigError("external: an external phase is scheduled but no external response file is set")
@@ -64,11 +66,12 @@ def run_evolve(cfg: EvolveConfig) -> Path:
             drafts = _drafts(phase, k, rdir, policy, prompts, external, offset, cfg, models)
             revisions = map_sharded(rdir / "revisions.jsonl", drafts, lambda chunk: _revise(chunk, cfg, models),
                                     shard_size=cfg.shard_size)
+            audit = _audit(revisions, rdir, cfg)
             train = _select(revisions, phase, rdir, out, k, cfg)
             models.release_engines()  # SFT needs the GPU memory a vLLM engine holds
             new_policy = _train(policy, train, rdir, k, cfg, state)
             scores = evaluate_model(f"seft_round_{k}", new_policy, cfg, rdir / "eval", state, models)
-            atomic_write_json(rdir / "metrics.json", _round_metrics(k, phase, drafts, revisions, train, scores,
+            atomic_write_json(rdir / "metrics.json", _round_metrics(k, phase, drafts, revisions, train, scores, audit,
                                                                    rdir, time.time() - t0))
             state.mark(name)
             models.forget(str(policy))  # the previous policy is not needed again
@@ -114,6 +117,24 @@ def _revise(chunk: list[dict], cfg: EvolveConfig, models) -> list[dict]:
     return revise_drafts(gen, chunk, cfg.revise, tag_budget=tag_token_budget(gen.tokenizer, cfg.revise.tags))
 
 
+def _audit(revisions: list[dict], rdir: Path, cfg: EvolveConfig) -> dict | None:
+    """The revision audit of one round (rdir/audit.json, rows in audit.jsonl): measured, never used
+    to choose what the policy trains on."""
+    path = rdir / "audit.json"
+    if not cfg.audit.enabled:
+        return None
+    if path.exists():
+        return json.loads(path.read_text())
+    from ..judges import get_judge
+
+    a = cfg.audit
+    rows, summary = audit_revisions(get_judge(cfg.judge), revisions, judge_records(cfg.prompts, revisions),
+                                    mode=a.mode, sample=a.sample, seed=a.seed, top_score=a.top_score)
+    write_jsonl(rdir / "audit.jsonl", rows)
+    atomic_write_json(path, summary)
+    return summary
+
+
 def _select(revisions, phase, rdir, out, k, cfg) -> list[dict]:
     path = rdir / "train.jsonl"
     if path.exists():
@@ -153,7 +174,7 @@ def _train(policy: str, train: list[dict], rdir: Path, k: int, cfg: EvolveConfig
     return str(out)
 
 
-def _round_metrics(k, phase, drafts, revisions, train, scores, rdir, seconds) -> dict:
+def _round_metrics(k, phase, drafts, revisions, train, scores, audit, rdir, seconds) -> dict:
     changed = [r for r in revisions if r["changed"]]
     similarity = [difflib.SequenceMatcher(None, r["draft"], r["final"]).ratio() for r in changed]
     train_metrics = json.loads((rdir / "policy" / "train_metrics.json").read_text())
@@ -161,6 +182,7 @@ def _round_metrics(k, phase, drafts, revisions, train, scores, rdir, seconds) ->
         "round": k, "phase": phase.name, "source": phase.source,
         "drafts": len(drafts),
         "revision": revision_stats(revisions),
+        "audit": audit,
         "mean_similarity_of_changed": round(statistics.fmean(similarity), 4) if similarity else None,
         "selection": json.loads((rdir / "selection.json").read_text()) if (rdir / "selection.json").exists() else None,
         "train_size": len(train),
@@ -173,5 +195,9 @@ def _round_metrics(k, phase, drafts, revisions, train, scores, rdir, seconds) ->
 def _score_line(metrics: dict) -> str:
     parts = [f"{name} {s['score']:.3f}" for name, s in metrics["scores"].items()]
     rev = metrics["revision"]
+    audit = (metrics.get("audit") or {}).get("overall")
+    if audit and audit.get("preservation") is not None:
+        parts.append(f"audit: preserved {audit['preserved']}/{audit['top_drafts']}, harm {audit['harm_rate']:.0%}, "
+                     f"improved {audit['improvement_rate']:.0%}")
     return f"levels {rev['levels']}, changed {rev['changed_share']:.0%}, train {metrics['train_size']}, " + ", ".join(parts)
 

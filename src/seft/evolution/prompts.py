@@ -11,7 +11,7 @@ from pathlib import Path
 from ..config.core import ConfigError
 from ..data.errors import DataError
 
-__all__ = ["PromptSource", "open_prompt_source"]
+__all__ = ["PromptSource", "judge_records", "open_prompt_source"]
 
 
 class PromptSource:
@@ -58,3 +58,22 @@ def _testbed_stream(root: Path) -> PromptSource:
         return itertools.islice(it, start, start + n)
 
     return PromptSource(stream=stream, name=str(root))
+
+
+def judge_records(spec: str | None, records: list[dict]) -> list[dict]:
+    """What the judge sees of each record (the revision audit): the record itself, plus, for the
+    testbed's prompts and external responses, the reference answer rebuilt from its id. The
+    reviser and the policy never get these copies."""
+    if not spec or not spec.startswith("testbed:"):
+        return records
+    from ..testbed.splits import reference_of
+
+    manifest = json.loads((Path(spec[len("testbed:"):]) / "manifest.json").read_text())
+    out = []
+    for r in records:
+        ref = reference_of(manifest["seed"], manifest["tasks"], r["id"], r["prompt"])
+        meta = dict(r.get("meta") or {})
+        if ref is not None:
+            meta["reference"] = ref
+        out.append({"id": r["id"], "prompt": r["prompt"], "meta": meta})
+    return out

@@ -76,3 +76,49 @@ class HFGenerator:
             if was_training:
                 self.model.train()
         return [o if o is not None else "" for o in out]
+
+    def continuation_logprobs(self, prompts: Sequence, continuations: Sequence[str], *,
+                              prefixes: Sequence[str] | None = None, desc: str = "score") -> list[float]:
+        """Sum of log-probabilities (nats) of each continuation, then the end of turn, after its
+        chat-templated prompt (and forced prefix): one teacher-forced forward pass per batch.
+
+        The end-of-turn token counts, so a continuation is scored as a complete answer: a draft
+        that is a strict prefix of the model's answer is not favoured for stopping early."""
+        import torch
+        from tqdm.auto import tqdm
+
+        tok = self.tokenizer
+        heads = [tok(t, add_special_tokens=False)["input_ids"] for t in render_prompts(tok, prompts, prefixes)]
+        stop = tok.eos_token_id
+        tails = [tok(c, add_special_tokens=False)["input_ids"] + [stop] for c in continuations]
+        order = sorted(range(len(heads)), key=lambda i: (len(heads[i]) + len(tails[i]), i))
+        out = [0.0] * len(heads)
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else stop
+        was_training = self.model.training
+        self.model.eval()
+        bar = tqdm(total=len(heads), desc=desc, unit="seq", disable=None if self.show_progress else True, leave=False)
+        try:
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start:start + self.batch_size]
+                width = max(len(heads[i]) + len(tails[i]) for i in batch)
+                ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, i in enumerate(batch):  # right padding: positions count from 0 in every row
+                    seq = heads[i] + tails[i]
+                    ids[row, :len(seq)] = torch.tensor(seq)
+                    mask[row, :len(seq)] = 1
+                with torch.no_grad():
+                    logits = self.model(input_ids=ids.to(self.model.device),
+                                        attention_mask=mask.to(self.model.device)).logits.float()
+                logp = torch.log_softmax(logits[:, :-1], dim=-1)
+                for row, i in enumerate(batch):
+                    lo, hi = len(heads[i]), len(heads[i]) + len(tails[i])
+                    target = ids[row, lo:hi].to(logp.device)
+                    out[i] = float(logp[row, lo - 1:hi - 1].gather(-1, target[:, None]).sum())
+                bar.update(len(batch))
+        finally:
+            bar.close()
+            if was_training:
+                self.model.train()
+        return out
+

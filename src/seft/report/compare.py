@@ -17,6 +17,7 @@ from typing import Sequence
 from ..config.core import ConfigError
 from ..data.io import atomic_write_text
 from ..evaluation.stats import t_interval
+from .audit import render_audit_across_runs
 from .figures import save_figure
 
 __all__ = ["aggregate_runs", "render_compare", "write_compare", "plot_compare", "CSV_COLUMNS"]
@@ -118,10 +119,12 @@ def plot_compare(rows: Sequence[dict], set_name: str, path: Path) -> None:
 
 
 def write_compare(out: Path, per_run: Sequence[Sequence[dict]], *, main_set: str | None = None,
-                  scaling: Sequence[dict] = (), sweep: dict | None = None) -> list[dict]:
+                  scaling: Sequence[dict] = (), sweep: dict | None = None,
+                  rounds: Sequence[Sequence[dict]] = ()) -> list[dict]:
     """Aggregate the runs' rows and write compare.md, compare.csv and compare.png into ``out``;
     with the runs' ``scaling`` summaries also the curve (a section and scaling.png), with a
-    ``sweep`` (sweep.json) the baselines' learning-rate table."""
+    ``sweep`` (sweep.json) the baselines' learning-rate table, with the runs' ``rounds`` (their
+    metrics.json) the revision audit per round."""
     from .experiments import aggregate_scaling, plot_scaling, render_scaling, render_sweep
 
     rows = aggregate_runs(per_run)
@@ -141,6 +144,9 @@ def write_compare(out: Path, per_run: Sequence[Sequence[dict]], *, main_set: str
         atomic_write_text(out / "scaling.csv", _scaling_csv(points))
     if sweep:
         text += "\n" + "\n".join(render_sweep(sweep))
+    audit = render_audit_across_runs(rounds)
+    if audit:
+        text += "\n" + "\n".join(audit)
     atomic_write_text(out / "compare.md", text)
     atomic_write_text(out / "compare.csv", _csv(rows))
     plot_compare(rows, main_set, out / "compare.png")

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from ..data.io import atomic_write_json, atomic_write_text
+from .audit import render_audit
 from .figures import save_figure
 
 __all__ = ["collect_rounds", "write_summary", "write_report", "render_report", "plot_scores"]
@@ -64,6 +65,9 @@ def render_report(summary: dict, rounds: list[dict], testbed_manifest: dict | No
                      f"{lv.get('MINOR', 0)} | {lv.get('MAJOR', 0)} | {lv.get('none', 0)} | {rev['changed_share']:.0%} | "
                      f"{sum(rev['fallbacks'].values())} | {m['train_size']} | "
                      + " | ".join(f"{m['scores'][s]['score']:.3f}" for s in sets) + f" | {m['seconds']:.0f} |")
+    audit = render_audit(rounds)
+    if audit:
+        lines += [""] + audit
     if plot:
         lines += ["", f"![score by round]({plot})"]
     return "\n".join(lines) + "\n"

@@ -67,8 +67,9 @@ def build_reviser_examples(records: Iterable, cfg: ReviserDataConfig) -> tuple[l
         stats["prompts_used"] += 1
         for a in res.items:
             examples.append({"id": f"{rec.id}:{a.index}",
-                             "prompt": reviser_messages(rec.prompt, drafts[a.index], cfg.template),
-                             "completion": render_target(a.level, res.target, cfg.tags),
+                             "prompt": reviser_messages(rec.prompt, drafts[a.index] if cfg.show_draft else "",
+                                                        cfg.template),
+                             "completion": _target(a.level, res.target, drafts[a.index], cfg),
                              "level": a.level, "gap": round(a.gap, 6), "source_id": rec.id})
     stats["levels_before_cap"] = {lv: sum(e["level"] == lv for e in examples) for lv in LEVELS}
     keep_idx = [i for i, e in enumerate(examples) if e["level"] == KEEP]
@@ -81,6 +82,16 @@ def build_reviser_examples(records: Iterable, cfg: ReviserDataConfig) -> tuple[l
     stats["levels"] = {lv: sum(e["level"] == lv for e in examples) for lv in LEVELS}
     stats["examples"] = len(examples)
     return examples, stats
+
+
+def _target(level: str, best: str, draft: str, cfg: ReviserDataConfig) -> str:
+    """The completion of one example. Without drafts (the ablation) every target is the revision,
+    whatever the draft's level: the reviser then answers the prompt like a teacher."""
+    if not cfg.show_draft:
+        return render_target(LEVELS[2], best, cfg.tags)
+    if level == KEEP and cfg.keep_target == "tag_draft" and draft.strip():
+        return f"{cfg.tags[KEEP]}\n{draft.strip()}"
+    return render_target(level, best, cfg.tags)
 
 
 def level_table(stats: dict) -> str:

@@ -19,11 +19,13 @@ from ..evaluation.runner import evaluate_model
 from ..generation.factory import GeneratorCache
 from .baselines import run_baseline
 
-__all__ = ["BASELINE_METHODS", "SWEEP_FILE", "baseline_config", "check_baselines", "run_baselines", "sweep_baselines"]
+__all__ = ["BASELINE_METHODS", "NO_DRAFTS", "SWEEP_FILE", "baseline_config", "check_baselines", "run_baselines",
+           "sweep_baselines", "trained_baselines"]
 
 log = logging.getLogger(__name__)
 
-BASELINE_METHODS = ("sft", "dpo", "orpo")
+NO_DRAFTS = "no_drafts"  # the "SEFT without drafts" ablation: a whole SEFT run, made by runs/single.py
+BASELINE_METHODS = ("sft", "dpo", "orpo", NO_DRAFTS)
 SWEEP_FILE = Path("sweep") / "sweep.json"
 
 
@@ -35,6 +37,11 @@ def check_baselines(cfg: RunConfig) -> None:
     unknown = sorted(set(cfg.baseline_learning_rates) - set(cfg.baselines))
     if unknown:
         raise ConfigError(f"baseline_learning_rates: {unknown} not among baselines {cfg.baselines}")
+
+
+def trained_baselines(cfg: RunConfig) -> list[str]:
+    """The baselines trained here from the base policy (no_drafts is a whole SEFT run instead)."""
+    return [m for m in cfg.baselines if m != NO_DRAFTS]
 
 
 def baseline_config(cfg: RunConfig, method: str, *, learning_rate: float | None = None,
@@ -57,7 +64,7 @@ def run_baselines(cfg: RunConfig, state) -> dict[str, dict]:
     out, models, scores = Path(cfg.out), GeneratorCache(), {}
     if cfg.baseline_lr_sweep:  # leaves each method's chosen model in RUN/baselines/<method>/
         sweep_baselines(cfg, state, models)
-    for method in cfg.baselines:
+    for method in trained_baselines(cfg):
         unit = f"baseline/{method}"
         bcfg = baseline_config(cfg, method)
         if not state.done(unit):
@@ -77,7 +84,7 @@ def sweep_baselines(cfg: RunConfig, state, models) -> dict[str, float]:
     dev = dataclasses.replace(cfg.evolve, eval_sets={"dev": cfg.sweep_set})
     results: dict[str, dict[str, float]] = {}
     chosen: dict[str, float] = {}
-    for method in cfg.baselines:
+    for method in trained_baselines(cfg):
         results[method] = {}
         for lr in cfg.baseline_lr_sweep:
             tag = f"{method}/lr_{lr:g}"

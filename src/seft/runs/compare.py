@@ -91,7 +91,8 @@ def seft_cost(reviser_metrics: dict, rounds: Sequence[dict], k: int) -> dict:
 
 
 def baseline_cost(cost: dict) -> dict:
-    return {"train_seconds": cost["wall_seconds"], "train_forward_passes": cost["forward_passes"], "gen_sequences": 0}
+    return {"train_seconds": cost["wall_seconds"], "train_forward_passes": cost["forward_passes"],
+            "gen_sequences": cost.get("gen_sequences", 0)}  # the no_drafts ablation generates, like SEFT
 
 
 _NO_COST = {"train_seconds": 0.0, "train_forward_passes": 0, "gen_sequences": 0}
@@ -150,6 +151,7 @@ def run_rows(run: Path, *, include_rounds: bool = False, seed: int = 0) -> list[
 def run_compare(cfg: CompareConfig) -> Path:
     """Write compare.md, compare.csv and compare.png into ``cfg.out``; returns ``cfg.out``."""
     from ..report.compare import write_compare
+    from ..report.summary import collect_rounds
 
     if not cfg.runs:
         raise ConfigError("runs: give at least one run directory (e.g. --set 'runs=[runs/demo]')")
@@ -164,6 +166,6 @@ def run_compare(cfg: CompareConfig) -> Path:
     summaries = [json.loads((r / "eval" / "summary.json").read_text()) for r in runs]
     sweeps = [json.loads(p.read_text()) for r in runs for p in [r / SWEEP_FILE] if p.exists()]
     write_compare(out, per_run, main_set=cfg.main_set, scaling=[s["scaling"] for s in summaries if "scaling" in s],
-                  sweep=sweeps[0] if sweeps else None)
+                  sweep=sweeps[0] if sweeps else None, rounds=[collect_rounds(r) for r in runs])
     log.info("comparison of %d run(s) -> %s", len(runs), out / "compare.md")
     return out

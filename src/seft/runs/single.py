@@ -7,6 +7,7 @@ under the run directory. Each stage is skipped when ``state.json`` says it is co
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ..evolution.evolve import run_evolve, schedule
 from ..reviser.data import run_reviser_data
 from ..reviser.train import run_reviser_train
 from ..testbed.build import run_testbed_build
-from .baseline_runs import run_baselines
+from .baseline_runs import NO_DRAFTS, run_baselines
 from .scaling import scaling_points, scaling_runs
 
 __all__ = ["run_single", "resolve_paths"]
@@ -49,7 +50,8 @@ def resolve_paths(cfg: RunConfig, testbed: Path | None) -> RunConfig:
         prompts=pick(ev.prompts, f"testbed:{testbed}" if testbed else None),
         external=pick(ev.external, tb("external.jsonl")), eval_sets=eval_sets, out=pick(ev.out, out),
         # One source of truth for tags and template: the reviser learned the data stage's.
-        revise=dataclasses.replace(ev.revise, tags=dict(rd.tags), template=rd.template), train=launched(ev.train))
+        revise=dataclasses.replace(ev.revise, tags=dict(rd.tags), template=rd.template, show_draft=rd.show_draft),
+        train=launched(ev.train))
     return dataclasses.replace(cfg, reviser_data=rd, reviser_train=rt, evolve=ev,
                                sweep_set=pick(cfg.sweep_set, tb("dev.jsonl")), baseline_train=launched(cfg.baseline_train))
 
@@ -79,6 +81,8 @@ def run_single(cfg: RunConfig) -> Path:
     run_evolve(cfg.evolve)
     scaling = scaling_runs(cfg)
     baselines = run_baselines(cfg, state) if cfg.with_baselines else {}
+    if cfg.with_baselines and NO_DRAFTS in cfg.baselines:
+        baselines[NO_DRAFTS] = _run_no_drafts(cfg, state)
     from ..report.summary import collect_rounds, write_report, write_summary
 
     summary = write_summary(out, cfg.evolve)
@@ -94,6 +98,39 @@ def run_single(cfg: RunConfig) -> Path:
     state.mark("complete")
     log.info("run complete: %s", out / "report.md")
     return out
+
+
+def _run_no_drafts(cfg: RunConfig, state) -> dict[str, dict]:
+    """The "SEFT without drafts" ablation: the same run with a reviser that never sees the draft
+    (reviser_data.show_draft=false: the same examples, every target the revision), so it answers
+    each prompt like a teacher and the rounds distil its answers. It runs as its own run directory,
+    RUN/baselines/no_drafts/, and its final round joins the summary as ``no_drafts``: its answers
+    are copied to RUN/eval/no_drafts/ and its training cost (reviser + rounds) to cost.json there."""
+    import shutil
+
+    folder = Path(cfg.out) / "baselines" / NO_DRAFTS
+    r = dataclasses.replace
+    sub = r(cfg, out=str(folder), with_baselines=False, baselines=[], baseline_lr_sweep=[], scaling=[], force=False,
+            reviser_data=r(cfg.reviser_data, show_draft=False, out=None),
+            reviser_train=r(cfg.reviser_train, data=None, out=None),
+            evolve=r(cfg.evolve, reviser=None, out=None))
+    if not state.done(f"baseline/{NO_DRAFTS}"):
+        run_single(sub)
+        rounds = [json.loads(p.read_text()) for p in sorted((folder / "rounds").glob("round_*/metrics.json"))]
+        reviser = json.loads((folder / "reviser" / "model" / "train_metrics.json").read_text())
+        atomic_write_json(folder / "cost.json", {
+            "method": NO_DRAFTS,
+            "wall_seconds": round(reviser["wall_seconds"] + sum(m["train"]["wall_seconds"] for m in rounds), 3),
+            "forward_passes": reviser["forward_passes"] + sum(m["train"]["forward_passes"] for m in rounds),
+            "gen_sequences": sum(m["drafts"] * (2 if m["source"] == "internal" else 1) for m in rounds)})
+        answers = folder / "rounds" / f"round_{len(rounds):02d}" / "eval"
+        dest = Path(cfg.out) / "eval" / NO_DRAFTS
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in cfg.evolve.eval_sets:
+            shutil.copyfile(answers / f"{name}.jsonl", dest / f"{name}.jsonl")
+        state.mark(f"baseline/{NO_DRAFTS}")
+    summary = json.loads((folder / "eval" / "summary.json").read_text())
+    return {name: models["seft_final"] for name, models in summary["sets"].items()}
 
 
 def _with_baselines(out: Path, summary: dict, baselines: dict[str, dict]) -> dict:

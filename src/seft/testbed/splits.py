@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence
 from ..data.schema import PromptRecord
 from .tasks import Example, make_example
 
-__all__ = ["derive_seed", "example_stream", "take", "prompt_stream", "to_prompt_record"]
+__all__ = ["derive_seed", "example_stream", "take", "prompt_stream", "reference_of", "to_prompt_record"]
 
 
 def derive_seed(*parts: object) -> int:
@@ -49,3 +49,17 @@ def prompt_stream(seed: int, tasks: Sequence[str], *, start: int = 0,
     """The unlimited unannotated prompt stream; ``prompts.jsonl`` holds its first records."""
     for i, ex in example_stream(seed, "prompts", tasks, start=start, exclude=exclude):
         yield to_prompt_record("prompts", i, ex, with_reference=False)
+
+
+def reference_of(seed: int, tasks: Sequence[str], record_id: str, prompt: str) -> str | None:
+    """The answer to a training prompt of the testbed (``prompts-0000012``, ``external-0000003``),
+    rebuilt from its split and index; None when the id is not one or the prompt does not match.
+
+    Only judges may ask (the revision audit): training prompts reach the policy and the reviser
+    without it, as unlabeled prompts do in real data."""
+    split, _, index = str(record_id).split("#")[0].rpartition("-")
+    if split not in ("prompts", "external") or not index.isdigit():
+        return None
+    i = int(index)
+    ex = make_example(tasks[i % len(tasks)], random.Random(derive_seed(seed, split, i)))
+    return ex.reference if ex.prompt == prompt else None

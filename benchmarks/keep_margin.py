@@ -1,0 +1,89 @@
+"""Choose the likelihood decision's margin on the testbed's dev set, and show what it does.
+
+    python benchmarks/keep_margin.py RUN_DIR [--margins 0 1 2 4 8] [--n 512]
+
+RUN_DIR is a finished testbed run (e.g. runs/demo): its reviser and its base policy are used as
+they are, nothing is trained. On the dev prompts (which no table reports) two kinds of drafts are
+revised, like the two kinds of rounds: the base policy's own samples (internal) and the strong
+writer's answers (external). Revision runs once; each margin then decides which drafts stand,
+and the revision audit (ground truth: dev prompts carry references) prints one row per margin.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dir")
+    ap.add_argument("--margins", type=float, nargs="+", default=[0, 1, 2, 3, 4, 6, 8, 12])
+    ap.add_argument("--n", type=int, default=512, help="dev prompts used (at most the dev set's size)")
+    args = ap.parse_args(argv)
+
+    from seft.config.core import from_dict
+    from seft.config.stages import RunConfig
+    from seft.data.shards import read_jsonl
+    from seft.evaluation.audit import audit_revisions
+    from seft.generation.base import sampling_params
+    from seft.generation.factory import build_generator
+    from seft.judges import get_judge
+    from seft.reviser.revise import keeps_draft, revise_drafts, tag_token_budget
+    from seft.testbed.build import resolve_out
+    from seft.testbed.tasks import Example
+    from seft.testbed.writers import STRONG_WEIGHTS, write_mixed
+
+    run = Path(args.run_dir)
+    cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
+    testbed = resolve_out(cfg.testbed)
+    dev = read_jsonl(testbed / "dev.jsonl")[:args.n]
+    policy = build_generator(testbed / "base_policy", cfg.evolve.draft)
+    drafts = policy.generate([r["prompt"] for r in dev], sampling_params(cfg.evolve.draft), desc="internal drafts")
+    rng = random.Random(0)
+    strong = [write_mixed(Example(r["meta"]["task"], r["prompt"], r["meta"]["reference"]), rng, STRONG_WEIGHTS)[1]
+              for r in dev]
+    reviser = build_generator(run / "reviser" / "model", cfg.evolve.revise.generation)
+    revise_cfg = cfg.evolve.revise
+    judge = get_judge(cfg.evolve.judge)
+    print(f"dev prompts: {len(dev)}; reviser: {run / 'reviser' / 'model'}\n")
+    print("| drafts | margin | perfect drafts kept perfect | harm | improved | improved / harm | mean draft -> final |"
+          " drafts that stood |")
+    print("|---|---|---|---|---|---|---|---|")
+    for kind, texts in (("internal", drafts), ("external", strong)):
+        recs = [{"id": r["id"], "prompt": r["prompt"], "draft": t, "meta": r["meta"]} for r, t in zip(dev, texts)]
+        # The margin's largest setting: every changed revision gets both log-likelihoods.
+        scored = revise_drafts(reviser, recs, _with_margin(revise_cfg, 1e9),
+                               tag_budget=tag_token_budget(reviser.tokenizer, revise_cfg.tags))
+        for margin in [None] + args.margins:
+            revs = [_decide(r, margin, keeps_draft) for r in scored]
+            _, s = audit_revisions(judge, revs, recs)
+            o = s["overall"]
+            ratio = o["improvement_rate"] / o["harm_rate"] if o["harm_rate"] else float("inf")
+            print(f"| {kind} | {'off' if margin is None else f'{margin:g}'} | {o['preserved']} of {o['top_drafts']} "
+                  f"({o['preservation']:.0%}) | {o['harm_rate']:.1%} | {o['improvement_rate']:.1%} | {ratio:.1f} | "
+                  f"{o['mean_draft']:.3f} -> {o['mean_final']:.3f} | {o['kept']} |")
+    return 0
+
+
+def _with_margin(revise_cfg, margin):
+    import dataclasses
+
+    return dataclasses.replace(revise_cfg, keep_margin=margin)
+
+
+def _decide(r: dict, margin, keeps_draft) -> dict:
+    """The revision as it would be at ``margin`` (None: the tag alone decides)."""
+    if "logprob_draft" not in r:
+        return r
+    revision = r.get("revision", r["final"])
+    stands = margin is not None and keeps_draft(r["logprob_draft"], r["logprob_revision"], margin)
+    return {**r, "final": r["draft"] if stands else revision}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
