@@ -11,7 +11,6 @@ and the revision audit (ground truth: dev prompts carry references) prints one r
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from pathlib import Path

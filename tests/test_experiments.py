@@ -81,11 +81,45 @@ def test_scaling_points_take_the_last_internal_round(tmp_path):
         [(4, 12, 0.35), (16, 48, 0.55)]
 
 
-def test_render_sweep_marks_the_chosen_rate():
-    lines = render_sweep({"set": "/x/dev.jsonl", "learning_rates": [1e-4, 1e-3],
-                          "scores": {"dpo": {"0.0001": 0.41, "0.001": 0.3}}, "chosen": {"dpo": 1e-4}})
-    assert "| method | lr 0.0001 | lr 0.001 |" in lines and "| dpo | **0.410** | 0.300 |" in lines
-    assert any("`dev.jsonl`" in line for line in lines)
+def test_render_sweep_marks_the_chosen_setting():
+    lines = render_sweep({"set": "/x/dev.jsonl", "learning_rates": [1e-4, 1e-3], "betas": [0.1], "pair_modes": [],
+                          "scores": {"dpo": {"lr_0.0001_beta_0.1": 0.41, "lr_0.001_beta_0.1": 0.3}},
+                          "chosen_tags": {"dpo": "lr_0.0001_beta_0.1"}})
+    assert "| dpo | **lr_0.0001_beta_0.1** | **0.410** |" in lines and "| dpo | lr_0.001_beta_0.1 | 0.300 |" in lines
+    assert any("`dev.jsonl`" in line and "betas 0.1" in line for line in lines)
+
+
+def test_sweep_grid_crosses_the_axes_a_method_has():
+    from seft.config.stages import RunConfig
+    from seft.runs.baseline_runs import baseline_config, setting_tag, sweep_grid
+
+    cfg = RunConfig(out="/r", with_baselines=True, baseline_lr_sweep=[1e-3, 3e-3], baseline_beta_sweep=[0.1, 0.5],
+                    baseline_pair_mode_sweep=["best_vs_each"])
+    assert sweep_grid(cfg, "sft") == [{"learning_rate": 1e-3}, {"learning_rate": 3e-3}]
+    dpo = sweep_grid(cfg, "dpo")
+    assert len(dpo) == 4 and {setting_tag(g) for g in dpo} == {
+        "lr_0.001_beta_0.1_best_vs_each", "lr_0.001_beta_0.5_best_vs_each",
+        "lr_0.003_beta_0.1_best_vs_each", "lr_0.003_beta_0.5_best_vs_each"}
+    assert sweep_grid(RunConfig(with_baselines=True), "dpo") == [{}] and setting_tag({}) == "default"
+    cfg = RunConfig(out="/r", evolve=RunConfig().evolve, baseline_learning_rates={"dpo": 1e-4},
+                    baseline_choices={"sft+dpo": {"learning_rate": 2e-4, "beta": 0.5}})
+    b = baseline_config(cfg, "sft+dpo")  # DPO from the sft baseline, with the chosen settings
+    assert (b.method, b.base_model, b.out, b.train.learning_rate, b.beta) == ("dpo", "/r/baselines/sft",
+                                                                           "/r/baselines/sft+dpo", 2e-4, 0.5)
+    assert baseline_config(cfg, "dpo").train.learning_rate == 1e-4
+    assert baseline_config(cfg, "dpo", setting={"pair_mode": "best_vs_each"}).pair_mode == "best_vs_each"
+
+
+def test_sft_dpo_needs_sft_before_it():
+    from seft.config.core import ConfigError
+    from seft.config.stages import RunConfig
+    from seft.runs.baseline_runs import check_baselines
+
+    check_baselines(RunConfig(with_baselines=True, baselines=["sft", "sft+dpo"]))
+    with pytest.raises(ConfigError, match="list sft before it"):
+        check_baselines(RunConfig(with_baselines=True, baselines=["sft+dpo", "sft"]))
+    with pytest.raises(ConfigError, match="not among baselines"):
+        check_baselines(RunConfig(with_baselines=True, baselines=["sft"], baseline_choices={"dpo": {"beta": 1.0}}))
 
 
 def test_seeds_sweep_and_scaling_end_to_end(run_config, tmp_path):  # noqa: F811
@@ -101,15 +135,16 @@ def test_seeds_sweep_and_scaling_end_to_end(run_config, tmp_path):  # noqa: F811
 
     sweep = json.loads((out / "seed_0" / "sweep" / "sweep.json").read_text())
     scores = sweep["scores"]["sft"]
-    assert set(scores) == {"0.001", "0.01"} and sweep["chosen"]["sft"] == max((1e-3, 1e-2), key=lambda x: scores[f"{x:g}"])
+    assert set(scores) == {"lr_0.001", "lr_0.01"}
+    assert sweep["chosen"]["sft"] == {"learning_rate": max((1e-3, 1e-2), key=lambda x: scores[f"lr_{x:g}"])}
     assert sweep["set"].endswith("dev.jsonl")
     # the chosen model is the row: a copy of the sweep's winner, not a retrained one
-    winner = out / "seed_0" / "sweep" / "sft" / f"lr_{sweep['chosen']['sft']:g}"
+    winner = out / "seed_0" / "sweep" / "sft" / sweep["chosen_tags"]["sft"]
     assert (out / "seed_0" / "baselines" / "sft" / "model.safetensors").read_bytes() == \
         (winner / "model.safetensors").read_bytes()
     # the second seed trained once, at the first seed's choice, and swept nothing
     seed1 = yaml.safe_load((out / "seed_1" / "config.yaml").read_text())
-    assert seed1["baseline_lr_sweep"] == [] and seed1["baseline_learning_rates"] == {"sft": sweep["chosen"]["sft"]}
+    assert seed1["baseline_lr_sweep"] == [] and seed1["baseline_choices"] == {"sft": sweep["chosen"]["sft"]}
     assert seed1["evolve"]["train"]["seed"] == 1 and not (out / "seed_1" / "sweep").exists()
     assert json.loads((out / "seed_1" / "baselines" / "sft" / "train_metrics.json").read_text())  # trained
 
@@ -123,7 +158,7 @@ def test_seeds_sweep_and_scaling_end_to_end(run_config, tmp_path):  # noqa: F811
     assert [(c["prompts"], c["multiple"], c["runs"]) for c in curve if c["set"] == "eval"] == \
         [("8", "1.0", "2"), ("16", "2.0", "2")]
     md = (out / "compare" / "compare.md").read_text()
-    assert "## Data scaling" in md and "## Baselines' learning-rate sweep" in md
+    assert "## Data scaling" in md and "## Baselines' sweep" in md
     assert (out / "compare" / "scaling.png").stat().st_size > 1000
     # a rerun finds every seed complete and changes nothing
     before = (out / "compare" / "compare.csv").read_text()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .core import field
 
@@ -144,7 +145,7 @@ class ReviseConfig:
     template: str = field(DEFAULT_TEMPLATE, help="Must match the reviser's training data. The reviser's input: one user message built from this template ({instruction} = the prompt's turns as text, {draft} = the response to judge).")
     max_revision_ratio: float = field(4.0, min=1.0, help="A revision longer than this many times the draft (+32 chars) is runaway: the draft stands.")
     show_draft: bool = field(True, help="Show the draft in the reviser's input; false only for a reviser trained without drafts (the 'SEFT without drafts' ablation). In `seft run` it follows reviser_data.show_draft.")
-    keep_margin: float | None = field(None, min=0.0, help="The likelihood decision: after a MINOR/MAJOR revision, one teacher-forced pass scores the draft as the reviser's answer; the draft stands when its log-likelihood (nats, end of turn included) is within this margin of the revision's. The reviser's own judgment, no label involved. null: off (the tag alone decides). hf backend only.")
+    keep_margin: float | None = field(2.0, min=0.0, help="The likelihood decision: after a MINOR/MAJOR revision, one teacher-forced pass scores the draft as the reviser's answer; the draft stands when its log-likelihood (nats, end of turn included) is within this margin of the revision's. The reviser's own judgment, no label involved. null: off (the tag alone decides). hf backend only. The default 2 (8 for the default external phase) was chosen on the testbed's dev set with benchmarks/keep_margin.py.")
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(temperature=0.0), help="Decoding for revisions (greedy by default: the reviser should be decisive).")
 
 
@@ -201,6 +202,7 @@ class PhaseConfig:
     source: str = field("internal", choices=("internal", "external"), help="internal: drafts sampled from the current policy; external: drafts from the external response file.")
     rounds: int = field(1, min=0, help="Rounds in this phase.")
     keep_levels: list[str] = field(default_factory=lambda: ["KEEP", "MINOR", "MAJOR"], help="Which revision levels enter the SFT set (KEEP = the draft was judged good as it is).")
+    keep_margin: float | None = field(None, min=0.0, help="This phase's likelihood-decision margin (nats), in place of revise.keep_margin; null: revise.keep_margin. A stronger writer's drafts are less likely under the reviser than the policy's own, so external phases need a wider margin.")
 
 
 @dataclass
@@ -212,7 +214,7 @@ class EvolveConfig:
     external: str | None = field(None, help="External responses (prompt + response) for external phases (default in `seft run`: the testbed's external.jsonl).")
     eval_sets: dict[str, str] = field(default_factory=dict, help="Held-out sets to score after each round, name -> file (default in `seft run`: the testbed's eval and eval_ood).")
     out: str | None = field(None, help="Folder for rounds/ (default in `seft run`: the run directory).")
-    phases: list[PhaseConfig] = field(default_factory=lambda: [PhaseConfig("internal", "internal", 3), PhaseConfig("external", "external", 1)], help="The schedule: phases run in order, each for its rounds.")
+    phases: list[PhaseConfig] = field(default_factory=lambda: [PhaseConfig("internal", "internal", 3), PhaseConfig("external", "external", 1, keep_margin=8.0)], help="The schedule: phases run in order, each for its rounds.")
     prompts_per_round: int = field(2048, min=1, help="Fresh prompts drawn per round (never reused unless reuse_prompts).")
     samples_per_prompt: int = field(1, min=1, help="Policy drafts sampled per prompt (internal phases).")
     reuse_prompts: bool = field(False, help="Start every round at the beginning of the prompt source instead of taking fresh prompts.")
@@ -242,17 +244,25 @@ class RunConfig:
     reviser_train: ReviserTrainConfig = field(default_factory=ReviserTrainConfig, help="Reviser training.")
     evolve: EvolveConfig = field(default_factory=EvolveConfig, help="Policy self-evolution rounds.")
     with_baselines: bool = field(False, help="After evolution, also train the `baselines` from the same base policy on the reviser's preference data (RUN/baselines/<method>/), evaluate them on the same sets (RUN/eval/<method>/) and add them to eval/summary.json under their method names, for `seft compare`.")
-    baselines: list[str] = field(default_factory=lambda: ["sft", "dpo", "orpo", "no_drafts"], help="Baseline methods run when with_baselines is true: any of sft, dpo, orpo (trained from the base policy on the preference data) and no_drafts (the 'SEFT without drafts' ablation: the same SEFT run with a reviser that never sees the draft, in RUN/baselines/no_drafts/).")
+    baselines: list[str] = field(default_factory=lambda: ["sft", "dpo", "orpo", "no_drafts"], help="Baseline methods run when with_baselines is true: any of sft, dpo, orpo (trained from the base policy on the preference data), sft+dpo (DPO started from the sft baseline, the standard recipe; needs sft listed before it) and no_drafts (the 'SEFT without drafts' ablation: the same SEFT run with a reviser that never sees the draft, in RUN/baselines/no_drafts/).")
     baseline_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3.0, learning_rate=1e-3), help="Training settings of every baseline (used only when with_baselines is true).")
     baseline_learning_rates: dict[str, float] = field(default_factory=dict, help="Per-method learning rate, e.g. {dpo: 3e-4}, in place of baseline_train.learning_rate (a sweep fills this in for the seeds after the first).")
     baseline_lr_sweep: list[float] = field(default_factory=list, help="Learning rates tried for every baseline: each method keeps the one that scores best on `sweep_set` (a development set, never a reported one) and that model becomes its row. Results in RUN/sweep/sweep.json. With several seeds the sweep runs once, in the first seed's run, and the other seeds reuse its choice. Empty: no sweep.")
+    baseline_beta_sweep: list[float] = field(default_factory=list, help="Betas tried for dpo, orpo and sft+dpo, crossed with the learning rates (and pair modes) of the sweep; empty: baseline beta only.")
+    baseline_pair_mode_sweep: list[str] = field(default_factory=list, help="Pairings tried for dpo, orpo and sft+dpo (best_vs_worst, best_vs_each), crossed with the rest of the sweep; empty: best_vs_worst only.")
+    baseline_choices: dict[str, dict[str, Any]] = field(default_factory=dict, help="Per-method settings chosen by a sweep, e.g. {dpo: {learning_rate: 1e-3, beta: 0.5, pair_mode: best_vs_worst}}; they win over baseline_learning_rates. The first seed's sweep fills this in for the seeds after it.")
     sweep_set: str | None = field(None, help="Prompts with references on which the baseline sweep chooses (default: the testbed's dev.jsonl).")
     scaling: list[int] = field(default_factory=list, help="Data-scaling curve: for each value, one more SEFT run of the internal phases only with that many prompts per round, from the same reviser (RUN/scaling/ppr_<n>/). The main run's internal-only result is the curve's point at evolve.prompts_per_round. E.g. [512, 1024] with the default 2048 gives 1x, 2x and 4x.")
     seeds: int = field(1, min=1, help="Repeat the whole run over this many seeds (also `seft run --seeds N`): run k, in OUT/seed_<k>/, adds k to every seed of the config (data order, sampling, training; the testbed and its base policy stay fixed), then `seft compare` over all of them writes OUT/compare/ with means and t-intervals across seeds. 1: one run, directly in OUT.")
 
     def __post_init__(self):
-        if self.baseline_lr_sweep and not self.with_baselines:
+        if (self.baseline_lr_sweep or self.baseline_beta_sweep or self.baseline_pair_mode_sweep) and not self.with_baselines:
             raise ValueError("baseline_lr_sweep is set but with_baselines is false: there is nothing to sweep")
+        if any(b <= 0 for b in self.baseline_beta_sweep) or len(set(self.baseline_beta_sweep)) != len(self.baseline_beta_sweep):
+            raise ValueError(f"baseline_beta_sweep: expected distinct positive betas, got {self.baseline_beta_sweep}")
+        bad = [m for m in self.baseline_pair_mode_sweep if m not in ("best_vs_worst", "best_vs_each")]
+        if bad or len(set(self.baseline_pair_mode_sweep)) != len(self.baseline_pair_mode_sweep):
+            raise ValueError(f"baseline_pair_mode_sweep: expected distinct best_vs_worst / best_vs_each, got {self.baseline_pair_mode_sweep}")
         if any(lr <= 0 for lr in self.baseline_lr_sweep) or len(set(self.baseline_lr_sweep)) != len(self.baseline_lr_sweep):
             raise ValueError(f"baseline_lr_sweep: expected distinct positive learning rates, got {self.baseline_lr_sweep}")
         if any(n < 1 for n in self.scaling) or len(set(self.scaling)) != len(self.scaling):

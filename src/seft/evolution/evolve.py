@@ -45,7 +45,8 @@ def run_evolve(cfg: EvolveConfig) -> Path:
             raise ConfigError(f"{key}: required for `seft evolve` (e.g. --set {key}=PATH)")
     for section in (cfg.draft, cfg.revise.generation):
         check_backend(section)
-    check_likelihood_backend(cfg.revise)
+    for phase in cfg.phases:
+        check_likelihood_backend(_phase_revise(cfg, phase))
     rounds = schedule(cfg.phases)
     if any(p.source == "external" for p in rounds) and cfg.external is None:
         raise ConfigError("external: an external phase is scheduled but no external response file is set")
@@ -64,8 +65,9 @@ def run_evolve(cfg: EvolveConfig) -> Path:
         if not state.done(name):
             t0 = time.time()
             drafts = _drafts(phase, k, rdir, policy, prompts, external, offset, cfg, models)
-            revisions = map_sharded(rdir / "revisions.jsonl", drafts, lambda chunk: _revise(chunk, cfg, models),
-                                    shard_size=cfg.shard_size)
+            revise_cfg = _phase_revise(cfg, phase)
+            revisions = map_sharded(rdir / "revisions.jsonl", drafts,
+                                    lambda chunk, rc=revise_cfg: _revise(chunk, cfg, rc, models), shard_size=cfg.shard_size)
             audit = _audit(revisions, rdir, cfg)
             train = _select(revisions, phase, rdir, out, k, cfg)
             models.release_engines()  # SFT needs the GPU memory a vLLM engine holds
@@ -112,9 +114,16 @@ def _drafts(phase, k, rdir, policy, prompts, external, offset, cfg, models) -> l
     return map_sharded(rdir / "drafts.jsonl", items, generate, shard_size=cfg.shard_size)
 
 
-def _revise(chunk: list[dict], cfg: EvolveConfig, models) -> list[dict]:
+def _phase_revise(cfg: EvolveConfig, phase: PhaseConfig):
+    """The revise settings of a phase: its own likelihood margin, when it sets one."""
+    if phase.keep_margin is None:
+        return cfg.revise
+    return dataclasses.replace(cfg.revise, keep_margin=phase.keep_margin)
+
+
+def _revise(chunk: list[dict], cfg: EvolveConfig, revise_cfg, models) -> list[dict]:
     gen = models.generator(cfg.reviser, cfg.revise.generation.batch_size, cfg.revise.generation)
-    return revise_drafts(gen, chunk, cfg.revise, tag_budget=tag_token_budget(gen.tokenizer, cfg.revise.tags))
+    return revise_drafts(gen, chunk, revise_cfg, tag_budget=tag_token_budget(gen.tokenizer, cfg.revise.tags))
 
 
 def _audit(revisions: list[dict], rdir: Path, cfg: EvolveConfig) -> dict | None:

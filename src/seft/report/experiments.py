@@ -84,15 +84,18 @@ def plot_scaling(points: Sequence[dict], base: dict[str, float], path: Path) -> 
 
 
 def render_sweep(sweep: dict) -> list[str]:
-    """Markdown lines for a sweep.json: the dev score of every (method, learning rate), chosen in bold."""
-    lrs = [f"{lr:g}" for lr in sweep["learning_rates"]]
-    lines = ["## Baselines' learning-rate sweep", "",
-             f"Every baseline was trained at each learning rate and scored on `{Path(str(sweep['set'])).name}` "
-             "(a development set no table reports); the best (bold) is the method's row. With several seeds the "
-             "sweep ran in the first seed's run and the other seeds reused its choice.", "",
-             "| method | " + " | ".join(f"lr {x}" for x in lrs) + " |", "|---|" + "---|" * len(lrs)]
+    """Markdown lines for a sweep.json: the dev score of every (method, setting), the chosen one in bold."""
+    lines = ["## Baselines' sweep", "",
+             f"Every baseline was trained at each setting of its grid (learning rates "
+             f"{', '.join(f'{x:g}' for x in sweep.get('learning_rates') or []) or 'default'}; for dpo, orpo and "
+             f"sft+dpo also betas {', '.join(f'{x:g}' for x in sweep.get('betas') or []) or 'default'} and pairings "
+             f"{', '.join(sweep.get('pair_modes') or []) or 'default'}) and scored on "
+             f"`{Path(str(sweep['set'])).name}` (a development set no table reports); the best (bold) is the "
+             "method's row. With several seeds the sweep ran in the first seed's run and the other seeds reused "
+             "its choice.", "", "| method | setting | dev score |", "|---|---|---|"]
     for method, scores in sweep["scores"].items():
-        chosen = f"{sweep['chosen'][method]:g}"
-        lines.append(f"| {method} | " + " | ".join(f"**{scores[x]:.3f}**" if x == chosen else f"{scores[x]:.3f}"
-                                                   for x in lrs) + " |")
+        best = (sweep.get("chosen_tags") or {}).get(method)
+        for tag, score in scores.items():
+            mark = "**" if tag == best else ""
+            lines.append(f"| {method} | {mark}{tag}{mark} | {mark}{score:.3f}{mark} |")
     return lines + [""]

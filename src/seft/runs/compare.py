@@ -98,6 +98,17 @@ def baseline_cost(cost: dict) -> dict:
 _NO_COST = {"train_seconds": 0.0, "train_forward_passes": 0, "gen_sequences": 0}
 
 
+def _baseline_cost(run: Path, key: str) -> dict:
+    """A baseline's training cost; sft+dpo also pays for the sft model it starts from."""
+    total = dict(_NO_COST)
+    for part in (["sft", key] if key == "sft+dpo" else [key]):
+        path = run / "baselines" / part / "cost.json"
+        if path.exists():
+            for k, v in baseline_cost(json.loads(path.read_text())).items():
+                total[k] += v
+    return total
+
+
 def _eval_sets(run: Path, conf: dict) -> dict[str, str]:
     """The run's eval sets: as configured, else the testbed's (found by its config hash, not rebuilt)."""
     sets = (conf.get("evolve") or {}).get("eval_sets") or {}
@@ -134,8 +145,7 @@ def run_rows(run: Path, *, include_rounds: bool = False, seed: int = 0) -> list[
                 answers_dir, cost = run / "rounds" / f"round_{k:02d}" / "eval", seft_cost(reviser_metrics, rounds, k)
             else:
                 answers_dir = run / "eval" / key
-                cost_path = run / "baselines" / key / "cost.json"
-                cost = baseline_cost(json.loads(cost_path.read_text())) if cost_path.exists() else dict(_NO_COST)
+                cost = _baseline_cost(run, key)
             if key == "base":  # the reference itself: a tie on every prompt by definition
                 pair = {"win_rate": 0.5, "win_rate_ci95": [0.5, 0.5], "lc_win_rate": 0.5, "lc_win_rate_ci95": [0.5, 0.5],
                         "mean_length": round(sum(len(b["response"]) for b in base) / len(base), 2), "n_pairs": len(base)}

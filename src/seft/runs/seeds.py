@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config.stages import CompareConfig, RunConfig
 from ..data.state import open_run_dir
-from .baseline_runs import SWEEP_FILE
+from .baseline_runs import SWEEP_FILE, is_sweeping
 from .compare import run_compare
 from .single import run_single
 
@@ -39,14 +39,15 @@ def run_seeds(cfg: RunConfig) -> Path:
     """``cfg.seeds`` complete runs in OUT/seed_<k>/, then ``seft compare`` over them into OUT/compare/."""
     out = Path(cfg.out)
     state = open_run_dir(out, cfg, force=cfg.force)
-    runs, chosen = [], dict(cfg.baseline_learning_rates)
+    runs, chosen = [], dict(cfg.baseline_choices)
     for k in range(cfg.seeds):
         ck = dataclasses.replace(seeded(cfg, k), out=str(out / f"seed_{k}"), seeds=1, force=False)
-        if k > 0 and cfg.baseline_lr_sweep:  # the first seed's sweep chose; the others reuse it
-            ck = dataclasses.replace(ck, baseline_lr_sweep=[], baseline_learning_rates=chosen)
+        if k > 0 and is_sweeping(cfg):  # the first seed's sweep chose; the others reuse it
+            ck = dataclasses.replace(ck, baseline_lr_sweep=[], baseline_beta_sweep=[], baseline_pair_mode_sweep=[],
+                                     baseline_choices=chosen)
         log.info("seed %d of %d -> %s", k + 1, cfg.seeds, ck.out)
         run_single(ck)
-        if k == 0 and cfg.baseline_lr_sweep:
+        if k == 0 and is_sweeping(cfg):
             chosen = {**chosen, **json.loads((Path(ck.out) / SWEEP_FILE).read_text())["chosen"]}
         runs.append(ck.out)
     result = run_compare(CompareConfig(runs=runs, out=str(out / "compare")))
