@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     compare_dir = run_pipeline(cfg)
     minutes = (time.time() - t0) / 60
     if cfg.seeds == 1:  # a single run compares into RUN/compare
-        from seft.runs.compare import run_compare
         from seft.config.stages import CompareConfig
+        from seft.runs.compare import run_compare
 
         compare_dir = run_compare(CompareConfig(runs=[str(compare_dir)]))
     results = Path(args.results)

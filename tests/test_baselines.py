@@ -5,13 +5,11 @@ import json
 
 import pytest
 
-from seft.runs.baselines import COST_FILE, DATA_FILE, pairs_from_records, run_baseline, sft_examples_from_records
 from seft.config.core import ConfigError, load_config
 from seft.config.stages import BaselineConfig
 from seft.data.errors import DataError
 from seft.data.schema import PreferencePair, ScoredList, ScoredResponse
-
-
+from seft.runs.baselines import COST_FILE, DATA_FILE, pairs_from_records, run_baseline, sft_examples_from_records
 from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (_one_torch_thread: autouse)
 
 

@@ -8,9 +8,9 @@ import json
 import pytest
 import yaml
 
-from seft.runs.compare import baseline_cost, model_rows, pairwise_vs_base, run_compare, seft_cost
 from seft.config.stages import CompareConfig
 from seft.report.compare import aggregate_runs, t_interval, write_compare
+from seft.runs.compare import baseline_cost, model_rows, pairwise_vs_base, run_compare, seft_cost
 from test_pipeline import run_config  # noqa: F401,F811  (the tiny end-to-end run config fixture)
 
 ROUNDS = [{"round": 1, "source": "internal", "drafts": 10, "train": {"wall_seconds": 2.0, "forward_passes": 30}},

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
-from seft.config import (ConfigError, diff_configs, dump_yaml, field, from_dict, load_config,
-                         parse_overrides, to_dict)
+from seft.config import ConfigError, diff_configs, dump_yaml, field, from_dict, load_config, parse_overrides, to_dict
 from seft.config.stages import RunConfig
 from seft.config.stages import TestbedConfig as TBConfig
 

@@ -10,9 +10,9 @@ import yaml
 
 from seft.config.core import ConfigError, from_dict, to_dict
 from seft.config.stages import RunConfig
+from seft.report.experiments import aggregate_scaling, render_scaling, render_sweep
 from seft.runs.scaling import scaling_points
 from seft.runs.seeds import seeded
-from seft.report.experiments import aggregate_scaling, render_scaling, render_sweep
 from test_pipeline import run_config  # noqa: F401  (the tiny end-to-end run config fixture)
 
 

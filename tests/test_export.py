@@ -19,8 +19,6 @@ from seft.config.export import ExportConfig
 from seft.config.stages import EvolveConfig, PhaseConfig, RunConfig, TrainConfig
 from seft.data.io import atomic_write_json
 from seft.runs.export import config_hash, run_export
-
-
 from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (_one_torch_thread: autouse)
 
 EXAMPLES = [{"prompt": f"x: {a}{b}", "completion": f"{b}{a}"} for a in "abcd" for b in "abcd"]
@@ -37,8 +35,8 @@ def build_run(root: Path, *, lora: bool, phases: list[PhaseConfig], finished: in
     round, if scheduled, is started but not finished."""
     import torch
 
-    from seft.evolution.evolve import _train, schedule
     from seft.data.state import open_run_dir
+    from seft.evolution.evolve import _train, schedule
 
     torch.set_num_threads(1)
     base = make_tiny_model_dir(root / "base")

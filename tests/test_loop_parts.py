@@ -6,12 +6,12 @@ import json
 import pytest
 
 from seft.config.stages import PhaseConfig
-from seft.evaluation.stats import bootstrap_ci, summarize
-from seft.evolution.evolve import _offset, schedule
-from seft.report.summary import render_report
-from seft.evolution.selection import select_examples
 from seft.data.shards import map_sharded, read_jsonl
 from seft.data.state import ConfigMismatch, RunState, open_run_dir
+from seft.evaluation.stats import bootstrap_ci, summarize
+from seft.evolution.evolve import _offset, schedule
+from seft.evolution.selection import select_examples
+from seft.report.summary import render_report
 
 
 def _rev(i, level, final, fallback=None, prompt="p"):

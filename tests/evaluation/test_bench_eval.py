@@ -14,9 +14,9 @@ from seft.config.core import ConfigError
 from seft.config.evaluation import EvalConfig
 from seft.config.stages import GenerationConfig, JudgeConfig
 from seft.data.errors import DataError
+from seft.data.state import ConfigMismatch
 from seft.evaluation.bench import run_eval
 from seft.evaluation.grading import conversation, follow_ups
-from seft.data.state import ConfigMismatch
 from tiny_models import make_tiny_model_dir
 
 TESTS = Path(__file__).resolve().parents[1]

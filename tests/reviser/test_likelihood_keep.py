@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (autouse fixture)
 
 from seft.config.core import ConfigError
 from seft.config.stages import GenerationConfig, ReviseConfig
 from seft.reviser.revise import check_likelihood_backend, keeps_draft, revise_drafts
+from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (autouse fixture)
 
 
 def test_the_rule_by_hand():
@@ -85,9 +85,10 @@ def test_revise_drafts_keeps_drafts_within_the_margin():
     assert [r["level"] for r in out] == ["MINOR", "MAJOR", "KEEP", "MINOR"]  # the tag is still reported
 
 
-def test_off_by_default_and_hf_only():
+def test_on_by_default_off_with_null_and_hf_only():
+    assert ReviseConfig().keep_margin == 2.0
     gen = ScoringGenerator(heads={"good": "[MINOR]"}, bodies={"good": "other"}, logprobs={})
-    out = revise_drafts(gen, [{"id": "0", "prompt": "q", "draft": "good"}], ReviseConfig(), tag_budget=9)
+    out = revise_drafts(gen, [{"id": "0", "prompt": "q", "draft": "good"}], ReviseConfig(keep_margin=None), tag_budget=9)
     assert out[0]["final"] == "other" and gen.scored == []
     with pytest.raises(ConfigError, match="hf backend"):
         check_likelihood_backend(ReviseConfig(keep_margin=1.0, generation=GenerationConfig(backend="vllm")))

@@ -16,9 +16,8 @@ import pytest
 
 from seft.cli import main as cli_main
 from seft.config.stages import TrainConfig
-from seft.training import METRICS_FILE, train_sft
+from seft.training import METRICS_FILE, launch, train_sft
 from seft.training import job as launched_job
-from seft.training import launch
 from seft.training.launch import JOB_DIR, launcher_command, should_launch
 
 CPU_DDP = Path(__file__).resolve().parents[2] / "configs" / "accelerate" / "cpu_ddp.yaml"

@@ -6,14 +6,12 @@ import json
 import math
 
 import pytest
+from test_sft import _KillAt, _state_dict
 
 from seft.config.stages import TrainConfig
-from seft.models.loading import load_model_and_tokenizer
+from seft.models.loading import load_model_and_tokenizer, quiet_library_noise
 from seft.training import METRICS_FILE, train_sft
-from seft.models.loading import quiet_library_noise
 from seft.training.preference import build_preference_trainer, to_preference_conversational, train_preference
-
-from test_sft import _KillAt, _state_dict
 
 LETTERS = "abcdefgh"
 LOG2 = math.log(2)

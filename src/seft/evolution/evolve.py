@@ -19,15 +19,15 @@ from ..config.core import ConfigError
 from ..config.stages import EvolveConfig, PhaseConfig
 from ..data.io import atomic_write_json, write_jsonl
 from ..data.readers import load_records
+from ..data.shards import map_sharded, read_jsonl
+from ..data.state import RunState
 from ..evaluation.audit import audit_revisions
 from ..evaluation.runner import evaluate_model
 from ..generation.base import sampling_params
 from ..generation.factory import GeneratorCache, check_backend
-from .prompts import judge_records, open_prompt_source
 from ..reviser.revise import check_likelihood_backend, revise_drafts, revision_stats, tag_token_budget
+from .prompts import judge_records, open_prompt_source
 from .selection import select_examples
-from ..data.shards import map_sharded, read_jsonl
-from ..data.state import RunState
 
 __all__ = ["run_evolve", "schedule"]
 

@@ -43,7 +43,6 @@ def _testbed_stream(root: Path) -> PromptSource:
     import itertools
 
     from ..data.shards import read_jsonl
-
     from ..testbed.splits import prompt_stream
 
     manifest_path = root / "manifest.json"

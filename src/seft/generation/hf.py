@@ -6,6 +6,7 @@ input index, so outputs do not depend on what else was generated before in the p
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Sequence
 
 from ..models.chat import render_prompts, stop_token_ids
@@ -33,25 +34,44 @@ class HFGenerator:
         self.batch_size = batch_size
         self.show_progress = progress_enabled() if show_progress is None else show_progress
 
+    @contextmanager
+    def _inference(self, total: int, desc: str):
+        """Eval mode and a progress bar for one call; a model that was training trains again after."""
+        from tqdm.auto import tqdm
+
+        was_training = self.model.training
+        self.model.eval()
+        bar = tqdm(total=total, desc=desc, unit="seq", disable=None if self.show_progress else True, leave=False)
+        try:
+            yield bar
+        finally:
+            bar.close()
+            if was_training:
+                self.model.train()
+
+    def _batches(self, lengths: Sequence[int]):
+        """Index batches over inputs sorted by length (little padding); results go back by index."""
+        order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+        for start in range(0, len(order), self.batch_size):
+            yield order[start:start + self.batch_size]
+
+    def _pad_id(self) -> int:
+        tok = self.tokenizer
+        return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
     def generate(self, prompts: Sequence, params: SamplingParams, *,
                  prefixes: Sequence[str] | None = None, desc: str = "generate") -> list[str]:
         import torch
-        from tqdm.auto import tqdm
 
         tok = self.tokenizer
         texts = render_prompts(tok, prompts, prefixes)
         # The chat template already holds any special start tokens.
         ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
-        order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
         out: list[str | None] = [None] * len(ids)
-        pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        pad_id = self._pad_id()
         stops = sorted(stop_token_ids(tok, self.model))  # the same turn ends that training teaches
-        was_training = self.model.training
-        self.model.eval()
-        bar = tqdm(total=len(ids), desc=desc, unit="seq", disable=None if self.show_progress else True, leave=False)
-        try:
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start:start + self.batch_size]
+        with self._inference(len(ids), desc) as bar:
+            for batch in self._batches([len(x) for x in ids]):
                 width = max(len(ids[i]) for i in batch)
                 input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
                 mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -71,10 +91,6 @@ class HFGenerator:
                     text = tok.decode(gen[row, width:], skip_special_tokens=True)
                     out[i] = _cut_at_stop(text, params.stop)
                 bar.update(len(batch))
-        finally:
-            bar.close()
-            if was_training:
-                self.model.train()
         return [o if o is not None else "" for o in out]
 
     def continuation_logprobs(self, prompts: Sequence, continuations: Sequence[str], *,
@@ -85,23 +101,15 @@ class HFGenerator:
         The end-of-turn token counts, so a continuation is scored as a complete answer: a draft
         that is a strict prefix of the model's answer is not favoured for stopping early."""
         import torch
-        from tqdm.auto import tqdm
 
         tok = self.tokenizer
         heads = [tok(t, add_special_tokens=False)["input_ids"] for t in render_prompts(tok, prompts, prefixes)]
-        stop = tok.eos_token_id
-        tails = [tok(c, add_special_tokens=False)["input_ids"] + [stop] for c in continuations]
-        order = sorted(range(len(heads)), key=lambda i: (len(heads[i]) + len(tails[i]), i))
+        tails = [tok(c, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for c in continuations]
         out = [0.0] * len(heads)
-        pad_id = tok.pad_token_id if tok.pad_token_id is not None else stop
-        was_training = self.model.training
-        self.model.eval()
-        bar = tqdm(total=len(heads), desc=desc, unit="seq", disable=None if self.show_progress else True, leave=False)
-        try:
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start:start + self.batch_size]
+        with self._inference(len(heads), desc) as bar:
+            for batch in self._batches([len(h) + len(t) for h, t in zip(heads, tails)]):
                 width = max(len(heads[i]) + len(tails[i]) for i in batch)
-                ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+                ids = torch.full((len(batch), width), self._pad_id(), dtype=torch.long)
                 mask = torch.zeros((len(batch), width), dtype=torch.long)
                 for row, i in enumerate(batch):  # right padding: positions count from 0 in every row
                     seq = heads[i] + tails[i]
@@ -116,9 +124,4 @@ class HFGenerator:
                     target = ids[row, lo:hi].to(logp.device)
                     out[i] = float(logp[row, lo - 1:hi - 1].gather(-1, target[:, None]).sum())
                 bar.update(len(batch))
-        finally:
-            bar.close()
-            if was_training:
-                self.model.train()
         return out
-

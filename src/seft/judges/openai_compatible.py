@@ -40,8 +40,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, NoReturn, Sequence
 
-from . import templates as T
 from ..data.paths import cache_path
+from . import templates as T
 from .cache import JudgmentCache, judge_key, request_key
 
 __all__ = ["OpenAIJudge", "JudgeAPIError"]

@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config.core import ConfigError
-from ..config.models import DEFAULT_CACHE, MODELS, ModelSource, ModelsFetchConfig
+from ..config.models import DEFAULT_CACHE, MODELS, ModelsFetchConfig, ModelSource
 from ..data.errors import DataError
 from ..data.io import atomic_write_json, file_sha256
 from ..data.paths import cache_path

@@ -29,9 +29,9 @@ from typing import Callable, Sequence
 
 from ..config.core import ConfigError
 from ..config.stages import CompareConfig
+from ..data.shards import read_jsonl
 from ..evaluation.metrics import length_controlled_win_rate, text_length, win_rate
 from .baseline_runs import SWEEP_FILE
-from ..data.shards import read_jsonl
 
 __all__ = ["run_compare", "model_rows", "pairwise_vs_base", "seft_cost", "baseline_cost", "run_rows"]
 

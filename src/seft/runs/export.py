@@ -89,8 +89,8 @@ def _run_config(run: Path):
 
     from ..config.core import from_dict
     from ..config.stages import RunConfig
-    from .single import resolve_paths
     from ..testbed.build import resolve_out
+    from .single import resolve_paths
 
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     try:

@@ -19,9 +19,9 @@ from pathlib import Path
 from ..config.core import to_dict
 from ..config.stages import TestbedConfig
 from ..data.io import atomic_write_json, write_jsonl
-from ..data.schema import ExternalResponse, ScoredList, ScoredResponse
 from ..data.logs import progress_enabled
 from ..data.paths import cache_path
+from ..data.schema import ExternalResponse, ScoredList, ScoredResponse
 from ..data.shards import read_jsonl
 from .splits import derive_seed, example_stream, prompt_stream, take, to_prompt_record
 from .tasks import score_response

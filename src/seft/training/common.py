@@ -20,8 +20,7 @@ from typing import Any
 
 from ..config.stages import TrainConfig
 from ..data.logs import progress_enabled
-from ..models.loading import (count_parameters, is_adapter_dir, load_model_and_tokenizer, quiet_library_noise,
-                              resolve_precision)
+from ..models.loading import count_parameters, is_adapter_dir, load_model_and_tokenizer, quiet_library_noise, resolve_precision
 
 __all__ = [
     "CHECKPOINT_DIR",
