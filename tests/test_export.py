@@ -52,7 +52,7 @@ def build_run(root: Path, *, lora: bool, phases: list[PhaseConfig], finished: in
     policy = str(base)
     for k, phase in enumerate(schedule(phases)[:finished], start=1):
         rdir = run / "rounds" / f"round_{k:02d}"
-        policy = _train(policy, EXAMPLES, rdir, k, ev, state)
+        policy = _train(policy, EXAMPLES, rdir, k, phase, ev, state)
         atomic_write_json(rdir / "metrics.json", _metrics(k, phase))
         state.mark(f"round_{k:02d}")
     if finished < len(schedule(phases)):

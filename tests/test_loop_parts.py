@@ -123,3 +123,29 @@ def test_accumulate_counts_every_earlier_round_once(tmp_path):
         assert len(read_jsonl(rdir / "selected.jsonl")) == 2  # the round's own selection
     assert sizes == [2, 4, 6]  # not 2, 4, 8: round 1 is not counted twice in round 3
     assert [e["id"] for e in train] == ["1-0", "1-1", "2-0", "2-1", "3-0", "3-1"]
+
+
+def test_a_phase_sets_its_own_learning_rate_and_margin(monkeypatch, tmp_path):
+    """The default external phase trains at 3e-4 and decides at margin 8; internal phases inherit."""
+    import dataclasses
+
+    from seft.config.stages import EvolveConfig
+    from seft.data.state import RunState
+    from seft.evolution import evolve
+
+    ev = EvolveConfig()
+    internal, external = ev.phases
+    assert (internal.learning_rate, internal.keep_margin) == (None, None)
+    assert (external.learning_rate, external.keep_margin) == (3e-4, 8.0)
+    assert evolve._phase_revise(ev, internal).keep_margin == 2.0 and evolve._phase_revise(ev, external).keep_margin == 8.0
+    seen = []
+
+    class Result:
+        metrics = {}
+
+    monkeypatch.setattr("seft.training.sft.train_sft", lambda policy, ex, out, cfg: seen.append(cfg.learning_rate) or Result())
+    ev = dataclasses.replace(ev, lr_decay_per_round=0.5)
+    state = RunState(tmp_path / "state.json")
+    evolve._train("p", [], tmp_path / "r1", 1, internal, ev, state)
+    evolve._train("p", [], tmp_path / "r4", 4, external, ev, state)
+    assert seen == [1e-3, 3e-4 * 0.5 ** 3]

@@ -71,7 +71,7 @@ def run_evolve(cfg: EvolveConfig) -> Path:
             audit = _audit(revisions, rdir, cfg)
             train = _select(revisions, phase, rdir, out, k, cfg)
             models.release_engines()  # SFT needs the GPU memory a vLLM engine holds
-            new_policy = _train(policy, train, rdir, k, cfg, state)
+            new_policy = _train(policy, train, rdir, k, phase, cfg, state)
             scores = evaluate_model(f"seft_round_{k}", new_policy, cfg, rdir / "eval", state, models)
             atomic_write_json(rdir / "metrics.json", _round_metrics(k, phase, drafts, revisions, train, scores, audit,
                                                                    rdir, time.time() - t0))
@@ -165,7 +165,8 @@ def _select(revisions, phase, rdir, out, k, cfg) -> list[dict]:
     return examples
 
 
-def _train(policy: str, train: list[dict], rdir: Path, k: int, cfg: EvolveConfig, state: RunState) -> str:
+def _train(policy: str, train: list[dict], rdir: Path, k: int, phase: PhaseConfig, cfg: EvolveConfig,
+           state: RunState) -> str:
     from ..training.sft import train_sft
 
     unit = f"round_{k:02d}/policy"
@@ -176,7 +177,8 @@ def _train(policy: str, train: list[dict], rdir: Path, k: int, cfg: EvolveConfig
     # round's adapter (small), whose adapter_config.json names the starting policy as its base,
     # and every round loads on the base alone (`seft export` merges one on request).
     if not state.done(unit):
-        lr = cfg.train.learning_rate * cfg.lr_decay_per_round ** (k - 1)
+        base_lr = phase.learning_rate if phase.learning_rate is not None else cfg.train.learning_rate
+        lr = base_lr * cfg.lr_decay_per_round ** (k - 1)
         tcfg = dataclasses.replace(cfg.train, learning_rate=lr, seed=cfg.train.seed + k)
         result = train_sft(policy, [{"prompt": e["prompt"], "completion": e["completion"]} for e in train], out, tcfg)
         state.mark(unit, **{k_: v for k_, v in result.metrics.items() if k_ != "loss_history"})
