@@ -166,7 +166,9 @@ def test_killed_run_resumes_to_the_same_summary(run_config, tmp_path):
 def test_seft_without_drafts_is_a_baseline_row(run_config, tmp_path):
     """--with-baselines runs the ablation: a whole SEFT run whose reviser never sees a draft."""
     out = tmp_path / "run"
-    assert main(["run", str(run_config), "--out", str(out), "--with-baselines", "--set", "baselines=[no_drafts]"]) == 0
+    # a sweep of the other baselines (none listed here) must not reach the ablation's own run
+    assert main(["run", str(run_config), "--out", str(out), "--with-baselines", "--set", "baselines=[no_drafts]",
+                 "--set", "baseline_beta_sweep=[0.1, 0.5]", "--set", "baseline_pair_mode_sweep=[best_vs_each]"]) == 0
     s = _summary(out)
     for name, models in s["sets"].items():
         assert set(models) == {"base", "seft_round_1", "seft_round_2", "seft_round_3", "seft_final", "no_drafts"}

@@ -110,7 +110,8 @@ def _run_no_drafts(cfg: RunConfig, state) -> dict[str, dict]:
 
     folder = Path(cfg.out) / "baselines" / NO_DRAFTS
     r = dataclasses.replace
-    sub = r(cfg, out=str(folder), with_baselines=False, baselines=[], baseline_lr_sweep=[], scaling=[], force=False,
+    sub = r(cfg, out=str(folder), with_baselines=False, baselines=[], baseline_lr_sweep=[], baseline_beta_sweep=[],
+            baseline_pair_mode_sweep=[], baseline_choices={}, baseline_learning_rates={}, scaling=[], force=False,
             reviser_data=r(cfg.reviser_data, show_draft=False, out=None),
             reviser_train=r(cfg.reviser_train, data=None, out=None),
             evolve=r(cfg.evolve, reviser=None, out=None))
