@@ -103,8 +103,9 @@ def run_single(cfg: RunConfig) -> Path:
 def _run_no_drafts(cfg: RunConfig, state) -> dict[str, dict]:
     """The "SEFT without drafts" ablation: the same run with a reviser that never sees the draft
     (reviser_data.show_draft=false: the same examples, every target the revision), so it answers
-    each prompt like a teacher and the rounds distil its answers. It runs as its own run directory,
-    RUN/baselines/no_drafts/, and its final round joins the summary as ``no_drafts``: its answers
+    each prompt like a teacher; every other setting is the run's, the likelihood decision included.
+    It runs as its own run directory, RUN/baselines/no_drafts/, and its final round joins the
+    summary as ``no_drafts``: its answers
     are copied to RUN/eval/no_drafts/ and its training cost (reviser + rounds) to cost.json there."""
     import shutil
 
