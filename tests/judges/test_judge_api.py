@@ -58,12 +58,17 @@ class FakeServer:
                     outer.max_inflight = max(outer.max_inflight, outer.inflight)
                     fault = outer.faults.pop(0) if outer.faults else None
                 try:
-                    outer.respond(self, body, fault)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
+                    # The work happens here; a request stops counting as in flight before its reply
+                    # is written, so a client's next request can never overlap it on a slow machine.
+                    if outer.delay:
+                        time.sleep(outer.delay)
                 finally:
                     with outer.lock:
                         outer.inflight -= 1
+                try:
+                    outer.respond(self, body, fault)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -72,8 +77,6 @@ class FakeServer:
         self.thread.start()
 
     def respond(self, h, body, fault):
-        if self.delay:
-            time.sleep(self.delay)
         status, headers, payload = 200, {}, None
         content = _brain(body)
         if self.bias and "## Your verdict" in body["messages"][-1]["content"]:
