@@ -105,9 +105,12 @@ def _run_no_drafts(cfg: RunConfig, state) -> dict[str, dict]:
     (reviser_data.show_draft=false: the same examples, every target the revision), so it answers
     each prompt like a teacher; every other setting is the run's, the likelihood decision included.
     It runs as its own run directory, RUN/baselines/no_drafts/, and its final round joins the
-    summary as ``no_drafts``: its answers
-    are copied to RUN/eval/no_drafts/ and its training cost (reviser + rounds) to cost.json there."""
+    summary as ``no_drafts``: its answers are copied to RUN/eval/no_drafts/, and its training cost
+    (reviser + rounds, counted as SEFT's is) to cost.json there."""
     import shutil
+
+    from ..report.summary import collect_rounds
+    from .compare import seft_cost
 
     folder = Path(cfg.out) / "baselines" / NO_DRAFTS
     r = dataclasses.replace
@@ -118,13 +121,12 @@ def _run_no_drafts(cfg: RunConfig, state) -> dict[str, dict]:
             evolve=r(cfg.evolve, reviser=None, out=None))
     if not state.done(f"baseline/{NO_DRAFTS}"):
         run_single(sub)
-        rounds = [json.loads(p.read_text()) for p in sorted((folder / "rounds").glob("round_*/metrics.json"))]
+        rounds = collect_rounds(folder)
         reviser = json.loads((folder / "reviser" / "model" / "train_metrics.json").read_text())
-        atomic_write_json(folder / "cost.json", {
-            "method": NO_DRAFTS,
-            "wall_seconds": round(reviser["wall_seconds"] + sum(m["train"]["wall_seconds"] for m in rounds), 3),
-            "forward_passes": reviser["forward_passes"] + sum(m["train"]["forward_passes"] for m in rounds),
-            "gen_sequences": sum(m["drafts"] * (2 if m["source"] == "internal" else 1) for m in rounds)})
+        cost = seft_cost(reviser, rounds, rounds[-1]["round"])
+        atomic_write_json(folder / "cost.json", {"method": NO_DRAFTS, "wall_seconds": cost["train_seconds"],
+                                                 "forward_passes": cost["train_forward_passes"],
+                                                 "gen_sequences": cost["gen_sequences"]})
         answers = folder / "rounds" / f"round_{len(rounds):02d}" / "eval"
         dest = Path(cfg.out) / "eval" / NO_DRAFTS
         dest.mkdir(parents=True, exist_ok=True)
