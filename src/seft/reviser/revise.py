@@ -3,6 +3,11 @@
 Two passes make revision adaptive in cost: pass 1 generates only the tag line for every draft
 (a few tokens); pass 2 continues, with the tag line forced as a prefix, only for drafts whose tag
 asks for a revision. A KEEP therefore costs the tag and nothing else, on any backend.
+
+Then the likelihood decision (``keep_margin``) makes revision adaptive in outcome: every changed
+revision and its draft are scored by the reviser in one teacher-forced pass after the same tag
+line, and the draft stands when the reviser finds it about as likely as its own revision. The
+tag alone proved a poor judge of good drafts (README: the adaptive reviser).
 """
 from __future__ import annotations
 
