@@ -31,7 +31,7 @@ from ..config.core import ConfigError
 from ..config.stages import CompareConfig
 from ..data.shards import read_jsonl
 from ..evaluation.metrics import length_controlled_win_rate, text_length, win_rate
-from .baseline_runs import SWEEP_FILE
+from .baseline_runs import SFT_DPO, SWEEP_FILE
 
 __all__ = ["run_compare", "model_rows", "pairwise_vs_base", "seft_cost", "baseline_cost", "run_rows"]
 
@@ -101,7 +101,7 @@ _NO_COST = {"train_seconds": 0.0, "train_forward_passes": 0, "gen_sequences": 0}
 def _baseline_cost(run: Path, key: str) -> dict:
     """A baseline's training cost; sft+dpo also pays for the sft model it starts from."""
     total = dict(_NO_COST)
-    for part in (["sft", key] if key == "sft+dpo" else [key]):
+    for part in (["sft", key] if key == SFT_DPO else [key]):
         path = run / "baselines" / part / "cost.json"
         if path.exists():
             for k, v in baseline_cost(json.loads(path.read_text())).items():
