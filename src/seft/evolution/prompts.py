@@ -39,16 +39,19 @@ def open_prompt_source(spec: str, format: str = "seft") -> PromptSource:
     return PromptSource(records=[r.to_dict() for r in load_records(spec, "prompts", format=format).records], name=spec)
 
 
+def _testbed_manifest(root: Path) -> dict:
+    if not (root / "manifest.json").exists():
+        raise ConfigError(f"prompts: {root} is not a built testbed (no manifest.json)")
+    return json.loads((root / "manifest.json").read_text())
+
+
 def _testbed_stream(root: Path) -> PromptSource:
     import itertools
 
     from ..data.shards import read_jsonl
     from ..testbed.splits import prompt_stream
 
-    manifest_path = root / "manifest.json"
-    if not manifest_path.exists():
-        raise ConfigError(f"prompts: {root} is not a built testbed (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = _testbed_manifest(root)
     held_out = frozenset(r["prompt"] for name in ("eval.jsonl", "eval_ood.jsonl") for r in read_jsonl(root / name))
 
     def stream(start: int, n: int):
@@ -67,7 +70,7 @@ def judge_records(spec: str | None, records: list[dict]) -> list[dict]:
         return records
     from ..testbed.splits import reference_of
 
-    manifest = json.loads((Path(spec[len("testbed:"):]) / "manifest.json").read_text())
+    manifest = _testbed_manifest(Path(spec[len("testbed:"):]))
     out = []
     for r in records:
         ref = reference_of(manifest["seed"], manifest["tasks"], r["id"], r["prompt"])

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence
 from ..data.schema import PromptRecord
 from .tasks import Example, make_example
 
-__all__ = ["derive_seed", "example_stream", "take", "prompt_stream", "reference_of", "to_prompt_record"]
+__all__ = ["derive_seed", "example_at", "example_stream", "take", "prompt_stream", "reference_of", "to_prompt_record"]
 
 
 def derive_seed(*parts: object) -> int:
@@ -24,11 +24,16 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+def example_at(seed: int, split: str, tasks: Sequence[str], i: int, *, hard: bool = False) -> Example:
+    """Example ``i`` of a split: its own RNG, so any index can be drawn (or rebuilt) on its own."""
+    return make_example(tasks[i % len(tasks)], random.Random(derive_seed(seed, split, i)), hard=hard)
+
+
 def example_stream(seed: int, split: str, tasks: Sequence[str], *, hard: bool = False,
                    start: int = 0, exclude: frozenset[str] = frozenset()) -> Iterator[tuple[int, Example]]:
     """``(index, example)`` pairs; task families take turns so every split is balanced."""
     for i in itertools.count(start):
-        ex = make_example(tasks[i % len(tasks)], random.Random(derive_seed(seed, split, i)), hard=hard)
+        ex = example_at(seed, split, tasks, i, hard=hard)
         if ex.prompt not in exclude:
             yield i, ex
 
@@ -60,6 +65,5 @@ def reference_of(seed: int, tasks: Sequence[str], record_id: str, prompt: str) -
     split, _, index = str(record_id).split("#")[0].rpartition("-")
     if split not in ("prompts", "external") or not index.isdigit():
         return None
-    i = int(index)
-    ex = make_example(tasks[i % len(tasks)], random.Random(derive_seed(seed, split, i)))
+    ex = example_at(seed, split, tasks, int(index))
     return ex.reference if ex.prompt == prompt else None
