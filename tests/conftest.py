@@ -18,7 +18,7 @@ TINY_TESTBED = [
 
 def tiny_testbed_config(tmp, **extra):
     from seft.config import load_config
-    from seft.config.stages import TestbedConfig
+    from seft.config.testbed import TestbedConfig
 
     overrides = TINY_TESTBED + [f"cache_dir={tmp / 'cache'}"] + [f"{k}={v}" for k, v in extra.items()]
     return load_config(TestbedConfig, None, overrides)

@@ -8,7 +8,7 @@ import yaml
 
 from seft.config import ConfigError, diff_configs, dump_yaml, field, from_dict, load_config, parse_overrides, to_dict
 from seft.config.stages import RunConfig
-from seft.config.stages import TestbedConfig as TBConfig
+from seft.config.testbed import TestbedConfig as TBConfig
 
 
 @dataclass
@@ -104,7 +104,8 @@ def test_diff_configs_lists_changed_keys():
 
 
 def test_a_key_of_an_optional_section_switches_it_on():
-    from seft.config.stages import JudgeConfig, ReviseCommandConfig
+    from seft.config.common import JudgeConfig
+    from seft.config.reviser import ReviseCommandConfig
 
     assert load_config(ReviseCommandConfig).judge is None
     cfg = load_config(ReviseCommandConfig, None, ["judge.kind=testbed", "audit.sample=5"])

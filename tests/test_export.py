@@ -14,9 +14,10 @@ import pytest
 import yaml
 
 from seft.cli import main
+from seft.config.common import TrainConfig
 from seft.config.core import ConfigError
 from seft.config.export import ExportConfig
-from seft.config.stages import EvolveConfig, PhaseConfig, RunConfig, TrainConfig
+from seft.config.stages import EvolveConfig, PhaseConfig, RunConfig
 from seft.data.io import atomic_write_json
 from seft.runs.export import config_hash, run_export
 from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (_one_torch_thread: autouse)

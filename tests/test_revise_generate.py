@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from seft.config.stages import ReviseConfig
+from seft.config.reviser import ReviseConfig
 from seft.generation.base import SamplingParams
 from seft.reviser.revise import revise_drafts, revision_stats
 

@@ -20,8 +20,9 @@ import pytest
 import yaml
 
 from seft.cli import COMMANDS
+from seft.config.common import TrainConfig
 from seft.config.core import dump_yaml, load_config, to_dict
-from seft.config.stages import RunConfig, TrainConfig
+from seft.config.stages import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from seft.config.common import GenerationConfig, JudgeConfig
 from seft.config.core import ConfigError
 from seft.config.evaluation import EvalConfig
-from seft.config.stages import GenerationConfig, JudgeConfig
 from seft.data.errors import DataError
 from seft.data.state import ConfigMismatch
 from seft.evaluation.bench import run_eval

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from seft.config.common import GenerationConfig
 from seft.config.core import ConfigError
-from seft.config.stages import GenerationConfig
 from seft.generation.base import SamplingParams
 from seft.generation.factory import GeneratorCache, build_generator, check_backend
 from seft.models.chat import render_prompts

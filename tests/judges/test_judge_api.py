@@ -271,7 +271,7 @@ def test_identical_requests_asked_once(server, make_judge):
 
 
 def test_get_judge_by_name_and_config():
-    from seft.config.stages import JudgeConfig
+    from seft.config.common import JudgeConfig
     from seft.judges.verifiable import TestbedJudge
 
     assert isinstance(get_judge("testbed"), TestbedJudge)

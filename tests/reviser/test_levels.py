@@ -1,7 +1,7 @@
 """Revision levels: gaps, thresholds and every edge case, with hand-worked values."""
 import pytest
 
-from seft.config.stages import ReviserDataConfig
+from seft.config.reviser import ReviserDataConfig
 from seft.data.errors import DataError
 from seft.data.schema import PreferencePair, ScoredList, ScoredResponse
 from seft.reviser.levels import assign_level, levels_for_pair, levels_for_scored_list, normalised_gaps, rank_gaps

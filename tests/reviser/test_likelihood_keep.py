@@ -6,8 +6,9 @@ import math
 
 import pytest
 
+from seft.config.common import GenerationConfig
 from seft.config.core import ConfigError
-from seft.config.stages import GenerationConfig, ReviseConfig
+from seft.config.reviser import ReviseConfig
 from seft.reviser.revise import check_likelihood_backend, keeps_draft, revise_drafts
 from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (autouse fixture)
 

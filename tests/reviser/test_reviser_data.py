@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from seft.config.core import ConfigError
-from seft.config.stages import ReviserDataConfig
+from seft.config.reviser import ReviserDataConfig
 from seft.data.errors import DataError
 from seft.data.schema import PreferencePair, ScoredList, ScoredResponse
 from seft.reviser.data import build_reviser_examples, keep_quota, run_reviser_data

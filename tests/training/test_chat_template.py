@@ -11,7 +11,7 @@ import string
 
 import pytest
 
-from seft.config.stages import TrainConfig
+from seft.config.common import TrainConfig
 from seft.models.chat import render_prompts, stop_token_ids
 from seft.reviser.format import reviser_messages
 from seft.training.completions import cut_after_stop

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from seft.cli import main as cli_main
-from seft.config.stages import TrainConfig
+from seft.config.common import TrainConfig
 from seft.training import METRICS_FILE, launch, train_sft
 from seft.training import job as launched_job
 from seft.training.launch import JOB_DIR, launcher_command, should_launch
@@ -91,7 +91,7 @@ _PROBE_SCRIPT = """
 import hashlib, json, os, sys
 from pathlib import Path
 from transformers import TrainerCallback
-from seft.config.stages import TrainConfig
+from seft.config.common import TrainConfig
 from seft.training import train_sft
 
 base, out, probe = sys.argv[1], Path(sys.argv[2]).resolve(), Path(sys.argv[3])

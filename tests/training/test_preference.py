@@ -8,7 +8,7 @@ import math
 import pytest
 from test_sft import _KillAt, _state_dict
 
-from seft.config.stages import TrainConfig
+from seft.config.common import TrainConfig
 from seft.models.loading import load_model_and_tokenizer, quiet_library_noise
 from seft.training import METRICS_FILE, train_sft
 from seft.training.preference import build_preference_trainer, to_preference_conversational, train_preference

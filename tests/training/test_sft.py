@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seft.config.stages import TrainConfig
+from seft.config.common import TrainConfig
 from seft.models.loading import load_model_and_tokenizer
 from seft.training import METRICS_FILE, build_sft_trainer, to_conversational, train_sft
 
@@ -212,7 +212,7 @@ def test_stale_or_unwanted_checkpoints_are_not_resumed(tiny_model_dir, swap_exam
 # ----------------------------------------------------------------------------- distributed
 _DDP_SCRIPT = """
 import json, sys
-from seft.config.stages import TrainConfig
+from seft.config.common import TrainConfig
 from seft.training import train_sft
 base, out = sys.argv[1], sys.argv[2]
 ex = [{"prompt": f"x: {a}{b}", "completion": f"{b}{a}"} for a in "abcdefgh" for b in "abcdefgh"]

@@ -11,7 +11,7 @@ from .core import (
                    parse_overrides,
                    to_dict,
 )
-from .stages import TestbedConfig, TestbedModelConfig
+from .testbed import TestbedConfig, TestbedModelConfig
 
 __all__ = ["ConfigError", "field", "from_dict", "to_dict", "load_config", "parse_overrides",
            "apply_overrides", "diff_configs", "describe", "dump_yaml", "TestbedConfig",

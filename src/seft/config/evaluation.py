@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .common import GenerationConfig, JudgeConfig
 from .core import field
-from .stages import GenerationConfig, JudgeConfig
 
 __all__ = ["PROMPT_SETS", "PromptSetsConfig", "EvalConfig"]
 

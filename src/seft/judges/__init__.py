@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .base import Judge
 
 if TYPE_CHECKING:
-    from ..config.stages import JudgeConfig
+    from ..config.common import JudgeConfig
 
 __all__ = ["Judge", "get_judge", "judge_label"]
 
@@ -29,8 +29,8 @@ def judge_label(cfg_or_name: "str | JudgeConfig | dict[str, Any]") -> str:
 def get_judge(cfg_or_name: "str | JudgeConfig | dict[str, Any]") -> Judge:
     """A judge from a :class:`~seft.config.stages.JudgeConfig`, a mapping of its settings, or a
     bare kind name (``"testbed"``; the other kinds need a ``model`` and so a config)."""
+    from ..config.common import JudgeConfig
     from ..config.core import from_dict
-    from ..config.stages import JudgeConfig
 
     if isinstance(cfg_or_name, str):
         if cfg_or_name not in KINDS:

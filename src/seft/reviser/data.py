@@ -12,7 +12,7 @@ from contextlib import closing
 from pathlib import Path
 
 from ..config.core import ConfigError
-from ..config.stages import LEVELS, ReviserDataConfig
+from ..config.reviser import LEVELS, ReviserDataConfig
 from ..data.adapters import ADAPTERS
 from ..data.errors import DataError
 from ..data.io import atomic_write_json, write_jsonl

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..config.stages import DEFAULT_TEMPLATE, LEVELS
+from ..config.reviser import DEFAULT_TEMPLATE, LEVELS
 from ..models.chat import to_messages
 
 __all__ = [

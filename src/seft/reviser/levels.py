@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..config.stages import LEVELS, ReviserDataConfig
+from ..config.reviser import LEVELS, ReviserDataConfig
 from ..data.errors import DataError
 from ..data.schema import PreferencePair, ScoredList
 

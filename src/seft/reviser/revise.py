@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..config.core import ConfigError
-from ..config.stages import ReviseCommandConfig, ReviseConfig
+from ..config.reviser import ReviseCommandConfig, ReviseConfig
 from ..generation.base import Generator, sampling_params
 from ..generation.factory import check_backend
 from .format import parse_output, parse_tag, reviser_messages, tag_prefixes

@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 from ..config.core import ConfigError
-from ..config.stages import ReviserTrainConfig
+from ..config.reviser import ReviserTrainConfig
 from ..data.shards import read_jsonl
 
 __all__ = ["run_reviser_train"]

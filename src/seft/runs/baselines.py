@@ -28,7 +28,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..config.core import ConfigError
-from ..config.stages import BaselineConfig, ReviserDataConfig
+from ..config.reviser import ReviserDataConfig
+from ..config.stages import BaselineConfig
 from ..data.errors import DataError
 from ..data.io import atomic_write_json, write_jsonl
 from ..data.readers import load_records

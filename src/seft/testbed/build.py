@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ..config.core import to_dict
-from ..config.stages import TestbedConfig
+from ..config.testbed import TestbedConfig
 from ..data.io import atomic_write_json, write_jsonl
 from ..data.logs import progress_enabled
 from ..data.paths import cache_path

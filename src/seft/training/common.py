@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.stages import TrainConfig
+from ..config.common import TrainConfig
 from ..data.logs import progress_enabled
 from ..models.loading import count_parameters, is_adapter_dir, load_model_and_tokenizer, quiet_library_noise, resolve_precision
 

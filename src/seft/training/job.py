@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..config.common import TrainConfig
 from ..config.core import from_dict
-from ..config.stages import TrainConfig
 from .launch import MODULE, launched_world_size, read_jsonl
 
 __all__ = ["main", "run_job"]

@@ -28,8 +28,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from ..config.common import TrainConfig
 from ..config.core import to_dict
-from ..config.stages import TrainConfig
 
 __all__ = ["JOB_DIR", "MODULE", "launch_training", "launched_world_size", "launcher_command", "read_jsonl", "should_launch"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from ..config.stages import TrainConfig
+from ..config.common import TrainConfig
 from ..models.chat import check_stop_token, prompt_messages
 from ..models.loading import local_or_hub, quiet_library_noise
 from .common import (

@@ -1,0 +1,85 @@
+"""Config sections shared by several stages: training, generation, the judge and the revision audit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .core import field
+
+__all__ = ["AuditConfig", "GenerationConfig", "JudgeConfig", "TrainConfig"]
+
+
+@dataclass
+class TrainConfig:
+    """Supervised fine-tuning hyper-parameters (TRL ``SFTTrainer``), shared by every SFT stage."""
+    epochs: float = field(2.0, min=0.0, help="Passes over the training set.")
+    max_steps: int = field(-1, help="Stop after this many optimizer steps (-1: use epochs).")
+    learning_rate: float = field(1e-3, min=0.0, help="Peak learning rate (LoRA usually wants ~10x a full fine-tune's).")
+    lr_scheduler: str = field("cosine", choices=("cosine", "linear", "constant", "constant_with_warmup"), help="Learning-rate schedule within one training call.")
+    warmup_ratio: float = field(0.05, min=0.0, max=1.0, help="Share of steps spent warming the learning rate up.")
+    weight_decay: float = field(0.0, min=0.0, help="AdamW weight decay.")
+    batch_size: int = field(32, min=1, help="Sequences per device per step.")
+    grad_accum: int = field(1, min=1, help="Gradient accumulation steps (effective batch = batch_size x grad_accum x processes).")
+    max_length: int = field(256, min=8, help="Longest training sequence in tokens; longer ones are truncated.")
+    lora: bool = field(False, help="Train a LoRA adapter instead of all weights.")
+    lora_r: int = field(16, min=1, help="LoRA rank.")
+    lora_alpha: int = field(32, min=1, help="LoRA scaling (alpha).")
+    lora_dropout: float = field(0.05, min=0.0, max=1.0, help="LoRA dropout.")
+    lora_target_modules: str | list[str] = field("all-linear", help="Modules that get LoRA adapters ('all-linear' or a list of names).")
+    precision: str = field("auto", choices=("auto", "fp32", "bf16", "fp16"), help="Training precision; auto = bf16 on a GPU that supports it, fp32 on CPU (bf16 is ~20x slower on CPU).")
+    gradient_checkpointing: bool = field(False, help="Trade compute for memory (off: ~20% faster on small models).")
+    seed: int = field(0, help="Seed for data order and initialisation of new weights.")
+    logging_steps: int = field(10, min=1, help="Log the loss every this many steps.")
+    save_steps: int = field(100, min=1, help="Write a resumable checkpoint every this many optimizer steps (only the latest is kept; all are deleted once training finishes).")
+    launcher: str | None = field(None, help="Run each training call in its own processes with this command, e.g. 'accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml' (DeepSpeed ZeRO, FSDP or DDP over several GPUs) or 'torchrun --nproc_per_node 8': seft appends `-m seft.training.launch JOB.json`, waits, and reads back the model and metrics rank 0 wrote. Generation, evaluation and the run state stay in the calling process. batch_size is per process. null: train in this process.")
+
+
+@dataclass
+class GenerationConfig:
+    """How drafts and revisions are generated."""
+    backend: str = field("hf", choices=("hf", "vllm"), help="Generation engine: hf (transformers, CPU/GPU) or vllm (GPU; pip install 'seft[vllm]'; a LoRA round is merged into a temporary full model first; settings below marked vllm).")
+    batch_size: int = field(64, min=1, help="Prompts per generation batch (hf backend).")
+    temperature: float = field(0.7, min=0.0, help="Sampling temperature; 0 = greedy.")
+    top_p: float = field(0.95, min=0.0, max=1.0, help="Nucleus sampling threshold.")
+    max_new_tokens: int = field(48, min=1, help="Longest completion in tokens.")
+    seed: int = field(0, help="Sampling seed.")
+    tensor_parallel_size: int = field(1, min=1, help="vllm: GPUs one engine shards the model over (tensor parallelism).")
+    gpu_memory_utilization: float = field(0.9, min=0.05, max=1.0, help="vllm: share of each GPU's memory the engine takes for weights and KV cache. seft keeps one vLLM engine alive at a time and releases it before every SFT step, so the default fits one GPU; lower it if something else shares the GPU.")
+    max_model_len: int | None = field(None, min=16, help="vllm: longest sequence (prompt + completion) in tokens the engine plans its KV cache for; null: the model's own limit (lower it when that cache does not fit).")
+    dtype: str = field("auto", choices=("auto", "bfloat16", "float16", "float32"), help="vllm: dtype of weights and activations; auto: bf16 for bf16 checkpoints, fp16 for fp16/fp32 ones (vLLM's rule).")
+    enforce_eager: bool = field(False, help="vllm: skip CUDA-graph capture (less memory and a faster start, slower decoding).")
+
+
+# ----------------------------------------------------------------------------- judges
+@dataclass
+class JudgeConfig:
+    """Which judge scores and compares responses, and how an API judge is called."""
+    kind: str = field("testbed", choices=("testbed", "reward_model", "openai"), help="testbed: the verifiable scorer; reward_model: a local sequence-classification checkpoint; openai: an LLM behind any OpenAI-compatible /chat/completions endpoint (vLLM, llama.cpp server, hosted APIs).")
+    model: str | None = field(None, help="reward_model: checkpoint folder or hub id; openai: the model name sent with each request.")
+    base_url: str = field("http://127.0.0.1:8000/v1", help="openai: the API root; requests go to {base_url}/chat/completions.")
+    api_key_env: str = field("OPENAI_API_KEY", help="openai: name of the environment variable holding the API key (sent as a Bearer token when set; local servers need none). The key itself is never part of a config, a log or the cache.")
+    protocol: str = field("pairwise", choices=("pairwise", "single"), help="openai: how compare() decides: pairwise (AlpacaEval-style a/b verdict, both orders averaged) or single (MT-Bench-style 1-10 rating of each answer, the higher wins). score() always uses single grading.")
+    timeout_s: float = field(60.0, min=0.1, help="openai: seconds to wait for one HTTP response before retrying.")
+    max_retries: int = field(5, min=0, help="openai: retries per request after timeouts, connection errors, 429, 5xx or an unparseable reply; then the judgment is recorded as None.")
+    backoff_s: float = field(1.0, min=0.0, help="openai: first retry delay; doubles each retry, with jitter (a 429's Retry-After is honoured instead).")
+    concurrency: int = field(8, min=1, help="openai: requests in flight at once.")
+    temperature: float = field(0.0, min=0.0, help="openai: judge sampling temperature (0: as deterministic as the server allows).")
+    max_tokens: int = field(1024, min=1, help="openai: longest judge reply in tokens (single grading writes a short assessment first).")
+    cache_dir: str = field("~/.cache/seft/judgments", help="openai: where judge replies are cached, so a rerun costs nothing (env SEFT_CACHE overrides the ~/.cache/seft prefix).")
+    use_cache: bool = field(True, help="openai: read and write the reply cache.")
+    batch_size: int = field(8, min=1, help="reward_model: sequences per forward pass.")
+    max_length: int | None = field(None, min=8, help="reward_model: longest (prompt + response) in tokens, truncated from the left so the response survives; null: the model's limit.")
+
+    def __post_init__(self):
+        if self.kind in ("reward_model", "openai") and not self.model:
+            raise ValueError(f"judge kind '{self.kind}' needs `model` (a checkpoint for reward_model, a model name for openai)")
+
+
+# ----------------------------------------------------------------------------- revision audit
+@dataclass
+class AuditConfig:
+    """The revision audit: each draft and its final response judged, to show the reviser keeps good drafts and improves bad ones."""
+    enabled: bool = field(True, help="Judge every round's drafts and final responses with the run's judge (metrics.json `audit`, report.md). The judge only measures: it never chooses among revisions.")
+    sample: int | None = field(None, min=1, help="Judge at most this many revisions per round (a seeded sample), to bound a paid judge's cost; null: all.")
+    mode: str = field("score", choices=("score", "compare"), help="score: judge draft and final each on their own (preservation and KEEP precision/recall need this); compare: ask a pairwise judge whether the final beats the draft.")
+    top_score: float | None = field(1.0, help="The judge's best score: a draft at it is 'already perfect' (1.0 for the testbed's and Python judges' [0, 1] scores); null: the best draft score seen.")
+    seed: int = field(0, help="Seed of the audit's sample.")
