@@ -231,7 +231,7 @@ def test_iter_records_streams_and_skips(tmp_path, caplog):
 @pytest.mark.parametrize("kwargs, match", [
     ({"kind": "nope"}, "unknown kind"),
     ({"kind": "prompts", "format": "nope"}, "unknown format"),
-    ({"kind": "prompts", "format": "nectar"}, "gives 'scored' records"),
+    ({"kind": "pairs", "format": "nectar"}, "holds 'scored' records, which cannot be read as 'pairs'"),
     ({"kind": "prompts", "on_bad_record": "ignore"}, "on_bad_record"),
 ])
 def test_usage_errors(tmp_path, kwargs, match):

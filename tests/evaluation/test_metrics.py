@@ -143,6 +143,38 @@ def test_lc_rejects_mismatched_lengths():
         length_controlled_win_rate([1, 0], [10], [10, 20])
 
 
+@pytest.mark.parametrize("which", ["model", "reference"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), -1, "12", None, True])
+def test_lc_rejects_a_bad_length_naming_its_index(which, bad, recwarn):
+    # One bad number used to switch the length term off (b1 = 0, the raw win rate) with no error,
+    # and inf flooded the log with numpy warnings.
+    model, reference = [120, 80, 150, 100], [100, 100, 100, 100]
+    (model if which == "model" else reference)[2] = bad
+    with pytest.raises(ValueError, match=rf"{which}_lengths\[2\] is"):
+        length_controlled_win_rate([1, 0, 1, 0.5], model, reference, n_boot=10)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_lc_bad_length_of_an_unjudged_prompt_is_still_an_error():
+    # A None preference drops the prompt from the fit, but a NaN beside it is still a caller bug.
+    with pytest.raises(ValueError, match=r"model_lengths\[1\]"):
+        length_controlled_win_rate([1, None, 0, 1], [120, float("nan"), 80, 90], [100] * 4, n_boot=10)
+
+
+def test_lc_zero_lengths_are_valid():
+    out = length_controlled_win_rate([1, 0, 1, 0], [0, 0, 10, 10], [0, 10, 0, 10], n_boot=10)
+    assert 0.0 <= out["lc_win_rate"] <= 1.0
+
+
+def test_empty_and_all_missing_inputs_say_which():
+    with pytest.raises(ValueError, match="no preferences: the input is empty"):
+        length_controlled_win_rate([], [], [])
+    with pytest.raises(ValueError, match="no preferences: the input is empty"):
+        win_rate([])
+    with pytest.raises(ValueError, match="all 2 preferences are None"):
+        length_controlled_win_rate([None, None], [1, 2], [3, 4])
+
+
 # ---------------------------------------------------------------- MT-Bench
 
 

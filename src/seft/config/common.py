@@ -5,7 +5,12 @@ from dataclasses import dataclass
 
 from .core import field
 
-__all__ = ["AuditConfig", "GenerationConfig", "JudgeConfig", "TrainConfig"]
+__all__ = ["DATA_FORMATS", "FORMATS_HELP", "AuditConfig", "GenerationConfig", "JudgeConfig", "TrainConfig"]
+
+# The row shapes every data input accepts (seft.data.readers.FORMATS; a test keeps them equal).
+DATA_FORMATS = ("seft", "ultrafeedback", "ultrafeedback_binarized", "nectar", "hh_rlhf", "alpaca", "sharegpt")
+FORMATS_HELP = ("seft (our records), or a published dataset's shape read through its adapter: ultrafeedback, "
+                "ultrafeedback_binarized, nectar, hh_rlhf, alpaca (instruction/input/output), sharegpt (conversations)")
 
 
 @dataclass

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .common import GenerationConfig, JudgeConfig
+from .common import DATA_FORMATS, FORMATS_HELP, GenerationConfig, JudgeConfig
 from .core import field
 
 __all__ = ["PROMPT_SETS", "PromptSetsConfig", "EvalConfig"]
@@ -38,6 +38,7 @@ class EvalConfig:
     """Answer a real prompt set with a model and grade the answers with a judge (`seft eval`)."""
     model: str | None = field(None, help="Model to evaluate: a local folder (full model or LoRA adapter) or a hub id.")
     prompts: str = field("mt_bench", help="alpaca_eval or mt_bench (fetched into cache_dir on first use), or a file of prompt records; a record whose meta.turns lists several user turns is answered turn by turn, each turn seeing the model's earlier answers.")
+    prompts_format: str = field("seft", choices=DATA_FORMATS, help="Row shape of a `prompts` file: " + FORMATS_HELP + ". A known answer becomes meta.reference.")
     cache_dir: str = field("~/.cache/seft/benchsets", help="Where `seft prompts fetch` keeps the prompt sets (env SEFT_CACHE overrides the ~/.cache/seft prefix).")
     limit: int | None = field(None, min=1, help="Answer only the first N prompts (a quick check); null: all.")
     generation: GenerationConfig = field(default_factory=lambda: GenerationConfig(temperature=0.0, max_new_tokens=512, batch_size=8), help="Decoding of the answers: greedy, with room for a real model's full answer.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .common import AuditConfig, GenerationConfig, JudgeConfig, TrainConfig
+from .common import DATA_FORMATS, FORMATS_HELP, AuditConfig, GenerationConfig, JudgeConfig, TrainConfig
 from .core import field
 
 __all__ = ["DEFAULT_TAGS", "DEFAULT_TEMPLATE", "LEVELS", "ReviseCommandConfig", "ReviseConfig", "ReviserDataConfig", "ReviserTrainConfig"]
@@ -57,6 +57,7 @@ class ReviserTrainConfig:
 class ReviseConfig:
     reviser: str | None = field(None, help="Trained reviser model folder.")
     input: str | None = field(None, help="Records to revise, in the external-response shape: `id`, `prompt`, `response` (the draft).")
+    input_format: str = field("seft", choices=DATA_FORMATS, help="Row shape of `input`: " + FORMATS_HELP + ". The draft is the row's answer (Alpaca's output, ShareGPT's last gpt turn, a pair's chosen, a scored list's best response).")
     out: str | None = field(None, help="Output JSONL: prompt, draft, level, final response, changed flag, fallback reason.")
     tags: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TAGS), help="Tag strings; must match the reviser's training data.")
     template: str = field(DEFAULT_TEMPLATE, help="Must match the reviser's training data. The reviser's input: one user message built from this template ({instruction} = the prompt's turns as text, {draft} = the response to judge).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .common import AuditConfig, GenerationConfig, JudgeConfig, TrainConfig
+from .common import DATA_FORMATS, FORMATS_HELP, AuditConfig, GenerationConfig, JudgeConfig, TrainConfig
 from .core import field
 from .reviser import ReviseConfig, ReviserDataConfig, ReviserTrainConfig
 from .testbed import TestbedConfig
@@ -29,9 +29,11 @@ class EvolveConfig:
     policy: str | None = field(None, help="Starting policy: hub id or local folder (default in `seft run`: the testbed's base policy).")
     reviser: str | None = field(None, help="Trained reviser folder (default in `seft run`: RUN/reviser/model).")
     prompts: str | None = field(None, help="Unannotated prompts: a file, a save_to_disk folder or a hub name (split train), or 'testbed:DIR' for the testbed's unlimited stream (default in `seft run`).")
-    prompts_format: str = field("seft", choices=("seft", "alpaca", "sharegpt"), help="Row shape of `prompts`: seft records, or a published shape read through its adapter (alpaca: instruction/input; sharegpt: the conversation up to its last human turn). Any reference answer is kept in meta and never trained on.")
+    prompts_format: str = field("seft", choices=DATA_FORMATS, help="Row shape of `prompts`: " + FORMATS_HELP + ". Any shape serves: a preference set gives its prompts. A known answer (Alpaca's output, ShareGPT's last gpt turn, a pair's chosen) is kept in meta.reference and never trained on.")
     external: str | None = field(None, help="External responses (prompt + response) for external phases (default in `seft run`: the testbed's external.jsonl).")
+    external_format: str = field("seft", choices=DATA_FORMATS, help="Row shape of `external`: " + FORMATS_HELP + ". The response is the row's answer: Alpaca's output, ShareGPT's last gpt turn, a pair's chosen, a scored list's best-scored (or rank-1) response.")
     eval_sets: dict[str, str] = field(default_factory=dict, help="Held-out sets to score after each round, name -> file (default in `seft run`: the testbed's eval and eval_ood).")
+    eval_format: str = field("seft", choices=DATA_FORMATS, help="Row shape of every file in `eval_sets`: " + FORMATS_HELP + ". A known answer is kept in meta.reference for judges that compare against one.")
     out: str | None = field(None, help="Folder for rounds/ (default in `seft run`: the run directory).")
     phases: list[PhaseConfig] = field(default_factory=lambda: [PhaseConfig("internal", "internal", 3), PhaseConfig("external", "external", 1, keep_margin=8.0, learning_rate=3e-4)], help="The schedule: phases run in order, each for its rounds. The default external phase's margin (8) and learning rate (3e-4) were chosen on the testbed's dev set (benchmarks/keep_margin.py; the round-4 SFT at 1e-3 left dev at 0.385, at 3e-4 it reached 0.410).")
     prompts_per_round: int = field(2048, min=1, help="Fresh prompts drawn per round (never reused unless reuse_prompts).")
@@ -70,7 +72,7 @@ class RunConfig:
     baseline_beta_sweep: list[float] = field(default_factory=list, help="Betas tried for dpo, orpo and sft+dpo, crossed with the learning rates (and pair modes) of the sweep; empty: baseline beta only.")
     baseline_pair_mode_sweep: list[str] = field(default_factory=list, help="Pairings tried for dpo, orpo and sft+dpo (best_vs_worst, best_vs_each), crossed with the rest of the sweep; empty: best_vs_worst only.")
     baseline_choices: dict[str, dict[str, Any]] = field(default_factory=dict, help="Per-method settings chosen by a sweep, e.g. {dpo: {learning_rate: 1e-3, beta: 0.5, pair_mode: best_vs_worst}}; they win over baseline_learning_rates. The first seed's sweep fills this in for the seeds after it.")
-    sweep_set: str | None = field(None, help="Prompts with references on which the baseline sweep chooses (default: the testbed's dev.jsonl).")
+    sweep_set: str | None = field(None, help="Prompts with references on which the baseline sweep chooses (default: the testbed's dev.jsonl). Read with evolve.eval_format.")
     scaling: list[int] = field(default_factory=list, help="Data-scaling curve: for each value, one more SEFT run of the internal phases only with that many prompts per round, from the same reviser (RUN/scaling/ppr_<n>/). The main run's internal-only result is the curve's point at evolve.prompts_per_round. E.g. [512, 1024] with the default 2048 gives 1x, 2x and 4x.")
     seeds: int = field(1, min=1, help="Repeat the whole run over this many seeds (also `seft run --seeds N`): run k, in OUT/seed_<k>/, adds k to every seed of the config (data order, sampling, training; the testbed and its base policy stay fixed), then `seft compare` over all of them writes OUT/compare/ with means and t-intervals across seeds. 1: one run, directly in OUT.")
 

@@ -19,6 +19,7 @@ from typing import Any
 from .adapters import ADAPTERS, adapt_row
 from .errors import DataError, json_type
 from .io import jsonl_items
+from .kinds import DERIVABLE, derivable, derive
 from .schema import RECORD_KINDS
 from .validate import parse_record
 
@@ -172,9 +173,11 @@ def _check_args(kind: str, format: str, on_bad_record: str) -> None:
     if format != "seft":
         if format not in ADAPTERS:
             raise ValueError(f"unknown format {format!r}; expected one of {list(FORMATS)}")
-        if ADAPTERS[format][0] != kind:
-            raise ValueError(f"format {format!r} gives {ADAPTERS[format][0]!r} records, "
-                             f"not {kind!r}")
+        if not derivable(ADAPTERS[format][0], kind):
+            able = [f for f, (native, _) in ADAPTERS.items() if derivable(native, kind)]
+            raise ValueError(f"format {format!r} holds {ADAPTERS[format][0]!r} records, which "
+                             f"cannot be read as {kind!r}; formats that can: seft, "
+                             f"{', '.join(able)}")
     if on_bad_record not in ("error", "skip"):
         raise ValueError(f"on_bad_record must be 'error' or 'skip', got {on_bad_record!r}")
 
@@ -189,12 +192,27 @@ def _results(source: str | os.PathLike[str], kind: str, format: str, split: str 
             continue
         try:
             if format == "seft":
-                yield parse_record(kind, row, path=where, **loc)
+                record = parse_record(_seft_kind(row, kind), row, path=where, **loc)
             else:
-                yield adapt_row(format, row, path=where, line=loc.get("line"),
-                                row_index=loc.get("row"))
+                record = adapt_row(format, row, path=where, line=loc.get("line"),
+                                   row_index=loc.get("row"))
+            yield derive(record, kind)
         except DataError as err:
-            yield err
+            yield err.located(path=where, line=loc.get("line"), row=loc.get("row"))
+
+
+# The field that tells each kind's seft rows apart: a file of scored lists can serve as prompts.
+_MARKERS = (("responses", "scored"), ("chosen", "pairs"), ("response", "external"))
+
+
+def _seft_kind(row: Any, wanted: str) -> str:
+    """The kind a seft-format row is parsed as: ``wanted``, or, for prompts and external
+    responses, the kind the row's fields say it is when that kind can be read as ``wanted``."""
+    if isinstance(row, dict) and len(DERIVABLE[wanted]) > 1:
+        for marker, kind in _MARKERS:
+            if marker in row and derivable(kind, wanted):
+                return kind
+    return wanted
 
 
 def iter_records(source: str | os.PathLike[str], kind: str, *, format: str = "seft",

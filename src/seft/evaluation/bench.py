@@ -97,7 +97,7 @@ def _load_prompts(cfg: EvalConfig) -> list[dict]:
     from ..data.readers import load_records
 
     source = prompt_set_path(cfg.prompts, cfg.cache_dir) if cfg.prompts in PROMPT_SETS else cfg.prompts
-    records = [r.to_dict() for r in load_records(source, "prompts").records]
+    records = [r.to_dict() for r in load_records(source, "prompts", format=cfg.prompts_format).records]
     return records[:cfg.limit] if cfg.limit else records
 
 

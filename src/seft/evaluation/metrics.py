@@ -39,9 +39,24 @@ def _judged(preferences: Sequence[float | None]) -> tuple[list[int], list[float]
             raise ValueError(f"preference {i} is {p!r}; expected a value in [0, 1] or None")
         idx.append(i)
         vals.append(p)
+    if not preferences:
+        raise ValueError("no preferences: the input is empty")
     if not vals:
-        raise ValueError("no judged prompts: every preference is None")
+        raise ValueError(f"no judged prompts: all {len(preferences)} preferences are None")
     return idx, vals
+
+
+def _lengths(values: Sequence[float], name: str) -> np.ndarray:
+    """Lengths as floats, checked like preferences: a NaN, inf or negative length is a bug in the
+    caller and would silently switch the length correction off (a NaN std makes the feature 0)."""
+    out = np.empty(len(values), dtype=float)
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name}[{i}] is {v!r}; expected a number")
+        if not math.isfinite(float(v)) or v < 0:
+            raise ValueError(f"{name}[{i}] is {float(v)!r}; expected a finite length >= 0")
+        out[i] = float(v)
+    return out
 
 
 def win_rate(preferences: Sequence[float | None], *, seed: int = 0, n_boot: int = 2000) -> dict:
@@ -152,9 +167,10 @@ def length_controlled_win_rate(preferences: Sequence[float | None], model_length
     """
     if not len(preferences) == len(model_lengths) == len(reference_lengths):
         raise ValueError("preferences, model_lengths and reference_lengths must have the same length")
+    model, reference = _lengths(model_lengths, "model_lengths"), _lengths(reference_lengths, "reference_lengths")
     idx, vals = _judged(preferences)
     y = np.asarray(vals, dtype=float)
-    delta = np.asarray([float(model_lengths[i]) - float(reference_lengths[i]) for i in idx])
+    delta = model[idx] - reference[idx]
 
     b0, b1 = _fit_logistic(_length_feature(delta), y, l2)
 

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models) -> dict:
     """``{set: {"score", "ci95", "n"}}`` for one model; cached in ``out_dir`` and the run state.
 
-    ``cfg`` needs ``eval_sets`` (name -> file), ``judge`` and ``eval_max_new_tokens``.
+    ``cfg`` needs ``eval_sets`` (name -> file), ``eval_format``, ``judge`` and ``eval_max_new_tokens``.
     """
     unit = f"eval/{name}"
     summary_path = out_dir / "summary.json"
@@ -30,7 +30,7 @@ def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models
     summary = {}
     gen = models.generator(str(model_path), cfg.draft.batch_size, cfg.draft)  # the drafts' backend
     for set_name, path in cfg.eval_sets.items():
-        records = [r.to_dict() for r in load_records(path, "prompts").records]
+        records = [r.to_dict() for r in load_records(path, "prompts", format=cfg.eval_format).records]
         answers = gen.generate([r["prompt"] for r in records], params, desc=f"eval {name} on {set_name}")
         scores = judge.score(records, answers)
         write_jsonl(out_dir / f"{set_name}.jsonl",

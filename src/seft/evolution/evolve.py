@@ -56,7 +56,8 @@ def run_evolve(cfg: EvolveConfig) -> Path:
     evaluate_model("base", cfg.policy, cfg, out / "eval" / "base", state, models)
 
     prompts = open_prompt_source(cfg.prompts, cfg.prompts_format)
-    external = [r.to_dict() for r in load_records(cfg.external, "external").records] if cfg.external else []
+    external = [r.to_dict() for r in load_records(cfg.external, "external", format=cfg.external_format).records] \
+        if cfg.external else []
     policy = cfg.policy
     for k, phase in enumerate(rounds, start=1):
         name = f"round_{k:02d}"

@@ -120,7 +120,7 @@ def run_revise(cfg: ReviseCommandConfig) -> Path:
     check_backend(cfg.generation)
     check_likelihood_backend(cfg)
     drafts = [{"id": r.id, "prompt": r.prompt, "draft": r.response, "meta": r.meta}
-              for r in load_records(cfg.input, "external").records]
+              for r in load_records(cfg.input, "external", format=cfg.input_format).records]
     gen = build_generator(cfg.reviser, cfg.generation)
     try:
         revisions = revise_drafts(gen, drafts, cfg, tag_budget=tag_token_budget(gen.tokenizer, cfg.tags))

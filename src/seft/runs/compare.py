@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 
 from ..config.core import ConfigError
 from ..config.stages import CompareConfig
+from ..data.readers import load_records
 from ..data.shards import read_jsonl
 from ..evaluation.metrics import length_controlled_win_rate, text_length, win_rate
 from .baseline_runs import SFT_DPO, SWEEP_FILE
@@ -134,11 +135,12 @@ def run_rows(run: Path, *, include_rounds: bool = False, seed: int = 0) -> list[
     rounds = collect_rounds(run)
     judge = get_judge(summary.get("judge_config") or summary["judge"])
     paths = _eval_sets(run, conf)
+    eval_format = (conf.get("evolve") or {}).get("eval_format", "seft")
     reviser = run / "reviser" / "model" / "train_metrics.json"
     reviser_metrics = json.loads(reviser.read_text()) if reviser.exists() else {"wall_seconds": 0.0, "forward_passes": 0}
     out = []
     for set_name, models in summary["sets"].items():
-        records = read_jsonl(Path(paths[set_name]))
+        records = [r.to_dict() for r in load_records(paths[set_name], "prompts", format=eval_format).records]
         base = read_jsonl(run / "eval" / "base" / f"{set_name}.jsonl")
         for row, key, k in model_rows(list(models), rounds, include_rounds=include_rounds):
             if k is not None:
