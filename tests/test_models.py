@@ -220,13 +220,13 @@ def test_smollm2_testbed_config_loads_and_resolves(tmp_path, monkeypatch):
     from seft.config.stages import RunConfig
     from seft.evolution.evolve import schedule
     from seft.models.loading import local_or_hub
-    from seft.runs.single import _uses_testbed, resolve_paths
+    from seft.runs.single import resolve_paths, uses_testbed
 
     cfg = load_config(RunConfig, Path(__file__).parents[1] / "configs" / "smollm2-testbed.yaml")
     ref = f"models:{NAME}"
     assert cfg.reviser_train.base_model == ref and cfg.evolve.policy == ref
     assert cfg.reviser_train.train.lora and cfg.evolve.train.lora
-    assert _uses_testbed(cfg)  # prompts, preferences, external responses and eval sets come from the testbed
+    assert uses_testbed(cfg)  # prompts, preferences, external responses and eval sets come from the testbed
     rounds = schedule(cfg.evolve.phases)
     external = sum(p.source == "external" for p in rounds) * cfg.evolve.prompts_per_round
     assert len(rounds) == 3 and external <= cfg.testbed.n_external  # the external round has its drafts

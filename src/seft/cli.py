@@ -28,12 +28,13 @@ class Command:
     shortcuts: tuple[str, ...] = ()  # top-level settings that also get a flag: "seeds" -> --seeds
     positional: str | None = None  # the positional argument fills this setting instead of naming a YAML config
     launchable: bool = False  # may run as one of several processes (`accelerate launch -m seft.cli ...`)
+    dry_run: str | None = None  # "module:function" that checks and plans instead of running: --dry-run
 
 
 COMMANDS = [
     Command("run", "seft.runs.pipeline:run_pipeline", "seft.config.stages:RunConfig",
             "Run the whole pipeline into a run directory (default: the offline testbed demo).",
-            ("with_baselines", "seeds")),
+            ("with_baselines", "seeds"), dry_run="seft.runs.preflight:run_dry_run"),
     Command("testbed build", "seft.testbed.build:run_testbed_build", "seft.config.testbed:TestbedConfig",
             "Build the offline testbed: data splits, tiny base policy and manifest (cached)."),
     Command("reviser data", "seft.reviser.data:run_reviser_data", "seft.config.reviser:ReviserDataConfig",
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Override one setting, e.g. --set seed=3 (repeatable).")
         p.add_argument("--force", action="store_true", help="Start over / overwrite (same as --set force=true).")
         p.add_argument("--print-config", action="store_true", help="Print the resolved config and exit.")
+        if cmd.dry_run:
+            p.add_argument("--dry-run", action="store_true",
+                           help="Check everything that can be checked without training (every input file and its format, "
+                           "prompt and external counts against the schedule, eval sets, the judge with one cheap request, "
+                           "model configs and tokenizers, the output folder) and print the plan: stages, rounds, prompts "
+                           "per round, examples, training steps, judge calls. Writes nothing. `seft run` makes the same "
+                           "checks before it starts.")
         defaults = {f.name: f.default for f in dataclasses.fields(_load(cmd.config))}
         for key in cmd.shortcuts:
             flag = f"--{key.replace('_', '-')}"
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.print_config:
             print(dump_yaml(cfg), end="")
             return 0
-        result = _load(cmd.target)(cfg)
+        result = _load(cmd.dry_run if getattr(args, "dry_run", False) else cmd.target)(cfg)
     except (ConfigError, ConfigMismatch, DataError, FileExistsError, FileNotFoundError) as err:
         print(f"seft {cmd.name}: error: {err}", file=sys.stderr)
         return 2

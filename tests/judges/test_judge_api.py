@@ -301,3 +301,25 @@ def test_retry_after_header_forms():
     assert 5 < _retry_after(headers(Retry_After=formatdate(time.time() + 10, usegmt=True))) <= 10
     assert _retry_after(headers(Retry_After="99999")) == 600.0  # capped
     assert _retry_after(headers(Retry_After="soon")) is None and _retry_after(headers()) is None
+
+
+def test_ping_is_one_uncached_request(server, make_judge):
+    j = make_judge()
+    assert j.ping() == "reachable"
+    assert len(server.requests) == 1 and server.requests[0]["body"]["max_tokens"] == 1
+    assert server.requests[0]["auth"] == f"Bearer {SENTINEL}"
+    assert j.ping() == "reachable" and len(server.requests) == 2  # never served from the cache
+
+
+def test_ping_fails_on_a_refusal_and_only_warns_on_a_server_error(server, make_judge):
+    server.faults = [("status", 401, {}, f"bad key {SENTINEL}")]
+    with pytest.raises(JudgeAPIError, match="HTTP 401") as info:
+        make_judge().ping()
+    assert SENTINEL not in str(info.value)
+    server.faults = [("status", 503, {}, "overloaded")]
+    assert make_judge().ping().startswith("reachable, but answered HTTP 503")
+
+
+def test_ping_of_an_unreachable_endpoint_raises(make_judge):
+    with pytest.raises(JudgeAPIError, match="cannot be reached"):
+        make_judge(base_url="http://127.0.0.1:9/v1").ping()

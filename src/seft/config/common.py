@@ -58,7 +58,8 @@ class GenerationConfig:
 @dataclass
 class JudgeConfig:
     """Which judge scores and compares responses, and how an API judge is called."""
-    kind: str = field("testbed", choices=("testbed", "reward_model", "openai"), help="testbed: the verifiable scorer; reward_model: a local sequence-classification checkpoint; openai: an LLM behind any OpenAI-compatible /chat/completions endpoint (vLLM, llama.cpp server, hosted APIs).")
+    kind: str = field("testbed", choices=("testbed", "reward_model", "openai", "python"), help="testbed: the verifiable scorer; reward_model: a local sequence-classification checkpoint; openai: an LLM behind any OpenAI-compatible /chat/completions endpoint (vLLM, llama.cpp server, hosted APIs); python: your own function, see `function`.")
+    function: str | None = field(None, help="python: 'package.module:name' of a scorer (record, response) -> float in [0, 1] or None (no judgment), called once per item; `record` is the prompt record (id, prompt, meta: put references or constraints there). Importable from the working directory or PYTHONPATH.")
     model: str | None = field(None, help="reward_model: checkpoint folder or hub id; openai: the model name sent with each request.")
     base_url: str = field("http://127.0.0.1:8000/v1", help="openai: the API root; requests go to {base_url}/chat/completions.")
     api_key_env: str = field("OPENAI_API_KEY", help="openai: name of the environment variable holding the API key (sent as a Bearer token when set; local servers need none). The key itself is never part of a config, a log or the cache.")
@@ -75,6 +76,8 @@ class JudgeConfig:
     max_length: int | None = field(None, min=8, help="reward_model: longest (prompt + response) in tokens, truncated from the left so the response survives; null: the model's limit.")
 
     def __post_init__(self):
+        if self.kind == "python" and not self.function:
+            raise ValueError("judge kind 'python' needs `function` ('package.module:name')")
         if self.kind in ("reward_model", "openai") and not self.model:
             raise ValueError(f"judge kind '{self.kind}' needs `model` (a checkpoint for reward_model, a model name for openai)")
 

@@ -29,7 +29,7 @@ from ..reviser.revise import check_likelihood_backend, revise_drafts, revision_s
 from .prompts import judge_records, open_prompt_source
 from .selection import select_examples
 
-__all__ = ["run_evolve", "schedule"]
+__all__ = ["phase_revise", "run_evolve", "schedule"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def run_evolve(cfg: EvolveConfig) -> Path:
     for section in (cfg.draft, cfg.revise.generation):
         check_backend(section)
     for phase in cfg.phases:
-        check_likelihood_backend(_phase_revise(cfg, phase))
+        check_likelihood_backend(phase_revise(cfg, phase))
     rounds = schedule(cfg.phases)
     if any(p.source == "external" for p in rounds) and cfg.external is None:
         raise ConfigError("external: an external phase is scheduled but no external response file is set")
@@ -66,7 +66,7 @@ def run_evolve(cfg: EvolveConfig) -> Path:
         if not state.done(name):
             t0 = time.time()
             drafts = _drafts(phase, k, rdir, policy, prompts, external, offset, cfg, models)
-            revise_cfg = _phase_revise(cfg, phase)
+            revise_cfg = phase_revise(cfg, phase)
             revisions = map_sharded(rdir / "revisions.jsonl", drafts,
                                     lambda chunk, rc=revise_cfg: _revise(chunk, cfg, rc, models), shard_size=cfg.shard_size)
             audit = _audit(revisions, rdir, cfg)
@@ -101,7 +101,7 @@ def _drafts(phase, k, rdir, policy, prompts, external, offset, cfg, models) -> l
             write_jsonl(rdir / "drafts.jsonl", drafts)
         return drafts
     items = [{"id": f"{p['id']}#s{j}", "prompt": p["prompt"], "meta": p.get("meta", {}), "sample": j}
-             for p in prompts.slice(offset, cfg.prompts_per_round) for j in range(cfg.samples_per_prompt)]
+             for p in prompts.slice(offset, cfg.prompts_per_round, k) for j in range(cfg.samples_per_prompt)]
     for i, item in enumerate(items):
         item["index"] = i
 
@@ -115,7 +115,7 @@ def _drafts(phase, k, rdir, policy, prompts, external, offset, cfg, models) -> l
     return map_sharded(rdir / "drafts.jsonl", items, generate, shard_size=cfg.shard_size)
 
 
-def _phase_revise(cfg: EvolveConfig, phase: PhaseConfig):
+def phase_revise(cfg: EvolveConfig, phase: PhaseConfig):
     """The revise settings of a phase: its own likelihood margin, when it sets one."""
     if phase.keep_margin is None:
         return cfg.revise

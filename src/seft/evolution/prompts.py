@@ -18,12 +18,13 @@ class PromptSource:
     def __init__(self, records=None, stream=None, name: str = ""):
         self._records, self._stream, self.name = records, stream, name
 
-    def slice(self, start: int, n: int) -> list[dict]:
+    def slice(self, start: int, n: int, round_k: int | None = None) -> list[dict]:
         if self._stream is not None:
             return [r.to_dict() for r in self._stream(start, n)]
         chunk = self._records[start:start + n]
         if not chunk:
-            raise DataError(f"the prompt source is exhausted: it holds {len(self._records)} prompts and round "
+            who = f"round {round_k}" if round_k is not None else "the round"
+            raise DataError(f"the prompt source is exhausted: it holds {len(self._records)} prompts and {who} "
                             f"needs prompts from #{start}; add prompts, lower prompts_per_round, or set "
                             "reuse_prompts=true", path=self.name)
         return chunk

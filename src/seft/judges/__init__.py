@@ -14,15 +14,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Judge", "get_judge", "judge_label"]
 
-KINDS = ("testbed", "reward_model", "openai")
+KINDS = ("testbed", "reward_model", "openai", "python")
 
 
 def judge_label(cfg_or_name: "str | JudgeConfig | dict[str, Any]") -> str:
-    """A short name for reports: ``testbed``, ``reward_model:PATH`` or ``openai:MODEL``."""
+    """A short name for reports: ``testbed``, ``reward_model:PATH``, ``openai:MODEL`` or ``python:FUNCTION``."""
     if isinstance(cfg_or_name, str):
         return cfg_or_name
-    kind, model = (cfg_or_name.get("kind"), cfg_or_name.get("model")) if isinstance(cfg_or_name, dict) \
-        else (cfg_or_name.kind, cfg_or_name.model)
+    get = cfg_or_name.get if isinstance(cfg_or_name, dict) else lambda k: getattr(cfg_or_name, k, None)
+    kind, model = get("kind"), get("function") if get("kind") == "python" else get("model")
     return f"{kind}:{model}" if model else str(kind)
 
 
@@ -48,6 +48,9 @@ def get_judge(cfg_or_name: "str | JudgeConfig | dict[str, Any]") -> Judge:
     if cfg.kind == "reward_model":
         from .reward_model import RewardModelJudge
         return RewardModelJudge(cfg.model, batch_size=cfg.batch_size, max_length=cfg.max_length)
+    if cfg.kind == "python":
+        from .python import PythonJudge
+        return PythonJudge(cfg.function)
     if cfg.kind == "openai":
         from .openai_compatible import OpenAIJudge
         return OpenAIJudge(cfg)

@@ -112,6 +112,32 @@ class OpenAIJudge:
             out.append(sum(votes) / len(votes) if votes else None)
         return out
 
+    def ping(self) -> str:
+        """One cheap request (a one-token reply, never cached), to fail before a run rather than
+        after hours of training: JudgeAPIError when the endpoint cannot be reached or refuses the
+        request (a 4xx: a wrong key, model or URL). A 429 or 5xx proves it is there: the run's
+        retries deal with those, so they are returned as a warning instead."""
+        body = json.dumps({"model": self.cfg.model, "max_tokens": 1, "temperature": 0.0,
+                           "messages": [{"role": "user", "content": "Reply with OK."}]}).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        try:
+            with self._opener.open(req, timeout=min(self.cfg.timeout_s, 15.0)) as resp:
+                resp.read()
+        except urllib.error.HTTPError as err:
+            try:
+                self._http_error(err)
+            except _Retry as retry:
+                return f"reachable, but answered {retry} (the run retries these)"
+        except (TimeoutError, socket.timeout):
+            return f"reachable, but no reply within {min(self.cfg.timeout_s, 15.0)} s"
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise JudgeAPIError(self._redact(f"judge endpoint {self.url} cannot be reached: {reason}")) from None
+        return "reachable"
+
     # ------------------------------------------------------------------------- batching
     def _judge_key(self, protocol: str) -> dict:
         return judge_key("openai", self.cfg.model, self.cfg.base_url, protocol, T.TEMPLATE_VERSION,

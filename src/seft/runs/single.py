@@ -21,7 +21,7 @@ from ..testbed.build import run_testbed_build
 from .baseline_runs import NO_DRAFTS, run_baselines
 from .scaling import scaling_points, scaling_runs
 
-__all__ = ["run_single", "resolve_paths"]
+__all__ = ["resolve_paths", "run_single", "uses_testbed"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def resolve_paths(cfg: RunConfig, testbed: Path | None) -> RunConfig:
                                sweep_set=pick(cfg.sweep_set, tb("dev.jsonl")), baseline_train=launched(cfg.baseline_train))
 
 
-def _uses_testbed(cfg: RunConfig) -> bool:
+def uses_testbed(cfg: RunConfig) -> bool:
     ev = cfg.evolve
     return None in (cfg.reviser_data.preferences, cfg.reviser_train.base_model, ev.policy, ev.prompts) or \
         not ev.eval_sets or (bool(cfg.baseline_lr_sweep) and cfg.sweep_set is None) or \
@@ -70,7 +70,7 @@ def run_single(cfg: RunConfig) -> Path:
     if state.done("complete"):
         log.info("%s is complete; nothing to do (use --force to start over)", out)
         return out
-    testbed = run_testbed_build(cfg.testbed) if _uses_testbed(cfg) else None
+    testbed = run_testbed_build(cfg.testbed) if uses_testbed(cfg) else None
     cfg = resolve_paths(cfg, testbed)
     if not state.done("reviser_data"):
         run_reviser_data(cfg.reviser_data)

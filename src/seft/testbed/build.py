@@ -27,7 +27,7 @@ from .splits import derive_seed, example_stream, prompt_stream, take, to_prompt_
 from .tasks import score_response
 from .writers import QUALITIES, STRONG_WEIGHTS, write, write_mixed
 
-__all__ = ["run_testbed_build", "config_hash", "resolve_out", "BUILD_VERSION", "DATA_FILES"]
+__all__ = ["run_testbed_build", "config_hash", "is_built", "resolve_out", "BUILD_VERSION", "DATA_FILES"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ def _cache_root(cfg: TestbedConfig) -> Path:
 
 def resolve_out(cfg: TestbedConfig) -> Path:
     return Path(cfg.out).expanduser() if cfg.out else _cache_root(cfg) / config_hash(cfg)
+
+
+def is_built(cfg: TestbedConfig) -> bool:
+    """True when the testbed of this config is built (checked by its manifest, nothing is built)."""
+    return _is_complete(resolve_out(cfg), config_hash(cfg))
 
 
 def _is_complete(path: Path, key: str) -> bool:
