@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Low to high. Packages on one line are siblings: neither may import the other.
 LAYERS: list[tuple[str, ...]] = [
     ("config",),
-    ("data",),
+    ("data", "tracking"),        # tracking: the experiment tracker a run's stages all log into
     ("models",),
     ("generation", "training"),  # the two engines, both on models/
     ("testbed",),                # the offline world: tasks, writers, the tiny base policy

@@ -5,12 +5,26 @@ from dataclasses import dataclass
 
 from .core import field
 
-__all__ = ["DATA_FORMATS", "FORMATS_HELP", "AuditConfig", "GenerationConfig", "JudgeConfig", "TrainConfig"]
+__all__ = ["DATA_FORMATS", "FORMATS_HELP", "TRACKERS", "AuditConfig", "GenerationConfig", "JudgeConfig", "TrackingConfig",
+           "TrainConfig"]
 
 # The row shapes every data input accepts (seft.data.readers.FORMATS; a test keeps them equal).
 DATA_FORMATS = ("seft", "ultrafeedback", "ultrafeedback_binarized", "nectar", "hh_rlhf", "alpaca", "sharegpt")
 FORMATS_HELP = ("seft (our records), or a published dataset's shape read through its adapter: ultrafeedback, "
                 "ultrafeedback_binarized, nectar, hh_rlhf, alpaca (instruction/input/output), sharegpt (conversations)")
+
+
+TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "trackio")
+
+
+@dataclass
+class TrackingConfig:
+    """Experiment tracking: every training call of a run, and its per-round scores and audit, in one tracked run."""
+    backend: str = field("none", choices=TRACKERS, help="none; tensorboard (pip install 'seft[tensorboard]'; no account; `tensorboard --logdir RUN/tracking`); wandb, mlflow or trackio (pip install 'seft[wandb]' etc.; they read their usual environment variables, e.g. WANDB_MODE=offline, MLFLOW_TRACKING_URI).")
+    dir: str | None = field(None, help="Where tensorboard writes its event files, mlflow its file store (unless MLFLOW_TRACKING_URI is set) and wandb its local files; default in `seft run`: RUN/tracking.")
+    project: str = field("seft", help="wandb/trackio project, mlflow experiment.")
+    name: str | None = field(None, help="The tracked run's name (all stages log into it); default in `seft run`: the run directory's name (with -seed<k> per seed).")
+    stage: str | None = field(None, help="Prefix of every metric of this training call (`reviser`, `round_01`, `baseline/dpo`, ...), so one run holds every stage; `seft run` fills it in per call.")
 
 
 @dataclass
@@ -35,6 +49,7 @@ class TrainConfig:
     seed: int = field(0, help="Seed for data order and initialisation of new weights.")
     logging_steps: int = field(10, min=1, help="Log the loss every this many steps.")
     save_steps: int = field(100, min=1, help="Write a resumable checkpoint every this many optimizer steps (only the latest is kept; all are deleted once training finishes).")
+    tracking: TrackingConfig = field(default_factory=TrackingConfig, help="Where this training call's loss, learning rate and other logged metrics go (every logging_steps); `seft run` fills it in from its own `tracking`.")
     launcher: str | None = field(None, help="Run each training call in its own processes with this command, e.g. 'accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml' (DeepSpeed ZeRO, FSDP or DDP over several GPUs) or 'torchrun --nproc_per_node 8': seft appends `-m seft.training.launch JOB.json`, waits, and reads back the model and metrics rank 0 wrote. Generation, evaluation and the run state stay in the calling process. batch_size is per process. null: train in this process.")
 
 

@@ -26,6 +26,7 @@ from ..evaluation.runner import evaluate_model
 from ..generation.base import sampling_params
 from ..generation.factory import GeneratorCache, check_backend
 from ..reviser.revise import check_likelihood_backend, revise_drafts, revision_stats, tag_token_budget
+from ..tracking import log_metrics
 from .prompts import judge_records, open_prompt_source
 from .selection import select_examples
 
@@ -53,7 +54,10 @@ def run_evolve(cfg: EvolveConfig) -> Path:
     out = Path(cfg.out)
     state = RunState(out / "state.json")
     models = GeneratorCache()
-    evaluate_model("base", cfg.policy, cfg, out / "eval" / "base", state, models)
+    tracked = not state.done("eval/base")
+    base = evaluate_model("base", cfg.policy, cfg, out / "eval" / "base", state, models)
+    if tracked:  # the curve of every round's score starts at the base policy, step 0
+        log_metrics(cfg.train.tracking, {"scores": base}, 0, _tracking_prefix(cfg))
 
     prompts = open_prompt_source(cfg.prompts, cfg.prompts_format)
     external = [r.to_dict() for r in load_records(cfg.external, "external", format=cfg.external_format).records] \
@@ -74,8 +78,9 @@ def run_evolve(cfg: EvolveConfig) -> Path:
             models.release_engines()  # SFT needs the GPU memory a vLLM engine holds
             new_policy = _train(policy, train, rdir, k, phase, cfg, state)
             scores = evaluate_model(f"seft_round_{k}", new_policy, cfg, rdir / "eval", state, models)
-            atomic_write_json(rdir / "metrics.json", _round_metrics(k, phase, drafts, revisions, train, scores, audit,
-                                                                   rdir, time.time() - t0))
+            metrics = _round_metrics(k, phase, drafts, revisions, train, scores, audit, rdir, time.time() - t0)
+            atomic_write_json(rdir / "metrics.json", metrics)
+            log_metrics(cfg.train.tracking, metrics, k, _tracking_prefix(cfg))  # scores, audit, levels; step = round
             state.mark(name)
             models.forget(str(policy))  # the previous policy is not needed again
         policy = str(rdir / "policy")
@@ -180,10 +185,17 @@ def _train(policy: str, train: list[dict], rdir: Path, k: int, phase: PhaseConfi
     if not state.done(unit):
         base_lr = phase.learning_rate if phase.learning_rate is not None else cfg.train.learning_rate
         lr = base_lr * cfg.lr_decay_per_round ** (k - 1)
-        tcfg = dataclasses.replace(cfg.train, learning_rate=lr, seed=cfg.train.seed + k)
+        tracking = dataclasses.replace(cfg.train.tracking, stage=_tracking_prefix(cfg, f"round_{k:02d}"))
+        tcfg = dataclasses.replace(cfg.train, learning_rate=lr, seed=cfg.train.seed + k, tracking=tracking)
         result = train_sft(policy, [{"prompt": e["prompt"], "completion": e["completion"]} for e in train], out, tcfg)
         state.mark(unit, **{k_: v for k_, v in result.metrics.items() if k_ != "loss_history"})
     return str(out)
+
+
+def _tracking_prefix(cfg: EvolveConfig, name: str = "seft") -> str:
+    """Metric names of the rounds: ``seft/...`` (scores, audit; step = round) and ``round_KK/train/...``,
+    under ``evolve.train.tracking.stage`` when set (``no_drafts`` for that ablation's run)."""
+    return "/".join(p for p in (cfg.train.tracking.stage, name) if p)
 
 
 def _round_metrics(k, phase, drafts, revisions, train, scores, audit, rdir, seconds) -> dict:

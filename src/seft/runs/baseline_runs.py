@@ -82,10 +82,13 @@ def baseline_config(cfg: RunConfig, method: str, *, setting: dict[str, Any] | No
     lr = chosen.get("learning_rate", cfg.baseline_train.learning_rate)
     extra = {k: chosen[k] for k in ("beta", "pair_mode") if k in chosen}
     base = str(Path(cfg.out) / "baselines" / "sft") if method == SFT_DPO else cfg.evolve.policy
+    tracking = cfg.baseline_train.tracking  # its stage is "baseline" (resolve_paths): one name per method and setting
+    stage = "/".join(p for p in (tracking.stage, method, setting_tag(setting) if setting else None) if p)
     return BaselineConfig(method="dpo" if method == SFT_DPO else method, preferences=rd.preferences, format=rd.format,
                           on_bad_record=rd.on_bad_record, base_model=base,
                           out=str(out or Path(cfg.out) / "baselines" / method),
-                          train=dataclasses.replace(cfg.baseline_train, learning_rate=lr),
+                          train=dataclasses.replace(cfg.baseline_train, learning_rate=lr,
+                                                    tracking=dataclasses.replace(tracking, stage=stage)),
                           missing_score=rd.missing_score, pair_scale=rd.pair_scale, **extra)
 
 

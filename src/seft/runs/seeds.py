@@ -41,7 +41,10 @@ def run_seeds(cfg: RunConfig) -> Path:
     state = open_run_dir(out, cfg, force=cfg.force)
     runs, chosen = [], dict(cfg.baseline_choices)
     for k in range(cfg.seeds):
-        ck = dataclasses.replace(seeded(cfg, k), out=str(out / f"seed_{k}"), seeds=1, force=False)
+        # Each seed is its own tracked run, side by side in OUT/tracking: <name>-seed<k>.
+        tracking = dataclasses.replace(cfg.tracking, name=f"{cfg.tracking.name or out.name}-seed{k}",
+                                       dir=cfg.tracking.dir or str(out / "tracking"))
+        ck = dataclasses.replace(seeded(cfg, k), out=str(out / f"seed_{k}"), seeds=1, force=False, tracking=tracking)
         if k > 0 and is_sweeping(cfg):  # the first seed's sweep chose; the others reuse it
             ck = dataclasses.replace(ck, baseline_lr_sweep=[], baseline_beta_sweep=[], baseline_pair_mode_sweep=[],
                                      baseline_choices=chosen)

@@ -18,6 +18,7 @@ from ..evolution.evolve import run_evolve, schedule
 from ..reviser.data import run_reviser_data
 from ..reviser.train import run_reviser_train
 from ..testbed.build import run_testbed_build
+from ..tracking import log_metrics
 from .baseline_runs import NO_DRAFTS, run_baselines
 from .scaling import scaling_points, scaling_runs
 
@@ -38,11 +39,18 @@ def resolve_paths(cfg: RunConfig, testbed: Path | None) -> RunConfig:
     def launched(train):  # the run's launcher for every training section that names none
         return dataclasses.replace(train, launcher=pick(train.launcher, cfg.launcher))
 
+    track = cfg.tracking
+    track = dataclasses.replace(track, name=track.name or out.name, dir=pick(track.dir, out / "tracking"))
+
+    def tracked(train, stage: str | None):  # every training call logs into the run's tracker, named by stage
+        name = "/".join(p for p in (track.stage, stage) if p) or None
+        return dataclasses.replace(train, tracking=dataclasses.replace(track, stage=name))
+
     tb = (lambda name: testbed / name) if testbed else (lambda name: None)
     rd = dataclasses.replace(rd, preferences=pick(rd.preferences, tb("preferences.jsonl")),
                              out=pick(rd.out, out / "reviser" / "data.jsonl"))
     rt = dataclasses.replace(rt, data=pick(rt.data, rd.out), base_model=pick(rt.base_model, tb("base_policy")),
-                             out=pick(rt.out, out / "reviser" / "model"), train=launched(rt.train))
+                             out=pick(rt.out, out / "reviser" / "model"), train=tracked(launched(rt.train), "reviser"))
     eval_sets = ev.eval_sets or ({"eval": str(testbed / "eval.jsonl"), "eval_ood": str(testbed / "eval_ood.jsonl")}
                                  if testbed else {})
     ev = dataclasses.replace(
@@ -51,9 +59,10 @@ def resolve_paths(cfg: RunConfig, testbed: Path | None) -> RunConfig:
         external=pick(ev.external, tb("external.jsonl")), eval_sets=eval_sets, out=pick(ev.out, out),
         # One source of truth for tags and template: the reviser learned the data stage's.
         revise=dataclasses.replace(ev.revise, tags=dict(rd.tags), template=rd.template, show_draft=rd.show_draft),
-        train=launched(ev.train))
-    return dataclasses.replace(cfg, reviser_data=rd, reviser_train=rt, evolve=ev,
-                               sweep_set=pick(cfg.sweep_set, tb("dev.jsonl")), baseline_train=launched(cfg.baseline_train))
+        train=tracked(launched(ev.train), None))  # the rounds add round_KK (evolve.py)
+    return dataclasses.replace(cfg, reviser_data=rd, reviser_train=rt, evolve=ev, tracking=track,
+                               sweep_set=pick(cfg.sweep_set, tb("dev.jsonl")),
+                               baseline_train=tracked(launched(cfg.baseline_train), "baseline"))
 
 
 def uses_testbed(cfg: RunConfig) -> bool:
@@ -83,6 +92,7 @@ def run_single(cfg: RunConfig) -> Path:
     baselines = run_baselines(cfg, state) if cfg.with_baselines else {}
     if cfg.with_baselines and NO_DRAFTS in cfg.baselines:
         baselines[NO_DRAFTS] = _run_no_drafts(cfg, state)
+    log_metrics(cfg.tracking, baselines, 0, "baselines")  # baselines/<method>/<set>/score
     from ..report.summary import collect_rounds, write_report, write_summary
 
     summary = write_summary(out, cfg.evolve)
@@ -117,6 +127,7 @@ def _run_no_drafts(cfg: RunConfig, state) -> dict[str, dict]:
     sub = r(cfg, out=str(folder), with_baselines=False, baselines=[], baseline_lr_sweep=[], baseline_beta_sweep=[],
             baseline_pair_mode_sweep=[], baseline_choices={}, baseline_learning_rates={}, scaling=[], force=False,
             reviser_data=r(cfg.reviser_data, show_draft=False, out=None),
+            tracking=r(cfg.tracking, stage=NO_DRAFTS),  # the same tracked run (cfg is resolved), its own names
             reviser_train=r(cfg.reviser_train, data=None, out=None),
             evolve=r(cfg.evolve, reviser=None, out=None))
     if not state.done(f"baseline/{NO_DRAFTS}"):

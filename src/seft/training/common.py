@@ -28,6 +28,7 @@ __all__ = [
     "ForwardCounting",
     "TrainResult",
     "counting_callback",
+    "tracking_callbacks",
     "finish_setup",
     "fingerprint",
     "load_for_training",
@@ -182,6 +183,42 @@ def load_for_training(model_path: Path | str, cfg: TrainConfig):
 
     return model, tok, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                   target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
+
+
+@functools.cache
+def _tracking_callback_class():
+    from transformers.trainer_callback import TrainerCallback
+
+    class TrackingCallback(TrainerCallback):
+        """Forwards the trainer's logs to the run's tracker as ``<stage>/train/<key>`` (rank 0
+        only), opened when training starts and closed when it ends."""
+
+        def __init__(self, cfg):
+            self.cfg, self.tracker = cfg, None
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            from ..tracking import open_tracker
+
+            if state.is_world_process_zero:
+                self.tracker = open_tracker(self.cfg)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            from ..tracking import scalar_metrics
+
+            if self.tracker is not None and logs:
+                self.tracker.log(scalar_metrics(logs, f"{self.cfg.stage or 'train'}/train"), state.global_step)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            if self.tracker is not None:
+                self.tracker.close()
+                self.tracker = None
+
+    return TrackingCallback
+
+
+def tracking_callbacks(cfg: TrainConfig) -> list:
+    """``[callback]`` that logs this training call to ``cfg.tracking``; ``[]`` when it is off."""
+    return [] if cfg.tracking.backend == "none" else [_tracking_callback_class()(cfg.tracking)]
 
 
 def counting_callback():

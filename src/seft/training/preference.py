@@ -36,6 +36,7 @@ from .common import (
     finish_setup,
     load_for_training,
     run_training,
+    tracking_callbacks,
     trainer_arguments,
 )
 from .completions import end_completions_at_stop
@@ -158,7 +159,7 @@ def build_preference_trainer(method: str, model_path: str | Path, pairs: list[di
     build = _dpo_trainer if method == "dpo" else _orpo_trainer
     with quiet_library_noise():
         trainer = build(model, tokenizer, peft_config, Dataset.from_list(rows), cfg, ckpt_dir, beta,
-                        [counting_callback(), *(callbacks or [])])
+                        [counting_callback(), *tracking_callbacks(cfg), *(callbacks or [])])
     end_completions_at_stop(trainer, stop_ids, cfg.max_length)  # one end of turn, nothing after it
     finish_setup(trainer, len(rows), cfg.max_length, what="pairs")
     return trainer

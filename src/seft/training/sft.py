@@ -26,6 +26,7 @@ from .common import (
     finish_setup,
     load_for_training,
     run_training,
+    tracking_callbacks,
     trainer_arguments,
 )
 from .completions import end_completions_at_stop
@@ -80,7 +81,8 @@ def build_sft_trainer(model_path: str | Path, examples: list[dict], out_dir: str
         trainer = _trainer_class()(
             model=model, args=args, train_dataset=Dataset.from_list(rows),
             eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-            processing_class=tokenizer, peft_config=peft_config, callbacks=[counting_callback(), *(callbacks or [])])
+            processing_class=tokenizer, peft_config=peft_config,
+            callbacks=[counting_callback(), *tracking_callbacks(cfg), *(callbacks or [])])
     end_completions_at_stop(trainer, stop_ids, cfg.max_length)  # one end of turn, nothing after it
     finish_setup(trainer, len(rows), cfg.max_length)
     return trainer
