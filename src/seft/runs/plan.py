@@ -111,8 +111,9 @@ def plan_lines(rc: RunConfig, rounds: list[RoundPlan], eval_sizes: dict[str, int
         what = "prompts" if r.source == "internal" else "external responses"
         name = r.phase if r.phase == r.source else f"{r.phase}, {r.source}"
         steps = train_steps(drafts, et.epochs, et.max_steps, et.batch_size, et.grad_accum)
-        lines.append(f"round {r.round} ({name}): {what} #{r.start}-#{r.start + r.available - 1} -> {drafts} drafts "
-                     f"-> revise -> SFT on the selected (<= {steps} steps) -> eval")
+        taken = f"{what} #{r.start}-#{r.start + r.available - 1}" if r.available else f"no {what} left (from #{r.start})"
+        lines.append(f"round {r.round} ({name}): {taken} -> {drafts} drafts -> revise -> SFT on the selected "
+                     f"(<= {steps} steps) -> eval")
     lines.append("eval sets: " + (", ".join(f"{k} ({v})" for k, v in eval_sizes.items()) or "none"))
     grids = [len(sweep_grid(rc, m)) for m in trained_baselines(rc)] if rc.with_baselines else []
     if rc.with_baselines:
