@@ -60,7 +60,7 @@ class HFGenerator:
         return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
     def generate(self, prompts: Sequence, params: SamplingParams, *,
-                 prefixes: Sequence[str] | None = None, desc: str = "generate") -> list[str]:
+                 prefixes: Sequence[str] | None = None, desc: str = "generate", logits_processor=None) -> list[str]:
         import torch
 
         tok = self.tokenizer
@@ -79,6 +79,8 @@ class HFGenerator:
                     input_ids[row, width - len(ids[i]):] = torch.tensor(ids[i])
                     mask[row, width - len(ids[i]):] = 1
                 kwargs = dict(max_new_tokens=params.max_new_tokens, pad_token_id=pad_id, eos_token_id=stops)
+                if logits_processor is not None:  # a transformers LogitsProcessorList (benchmarks script outputs)
+                    kwargs["logits_processor"] = logits_processor
                 if params.temperature > 0:
                     torch.manual_seed(params.seed * 1_000_003 + batch[0])
                     kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
@@ -92,6 +94,48 @@ class HFGenerator:
                     out[i] = _cut_at_stop(text, params.stop)
                 bar.update(len(batch))
         return [o if o is not None else "" for o in out]
+
+    def revise(self, prompts: Sequence, drafts: Sequence[str], params: SamplingParams, *, tag_budget: int,
+               decide, speculate: int = 8, score_draft: bool = True, desc: str = "revise",
+               logits_hook=None) -> list[dict]:
+        """Greedy revision, one prefill per prompt, the draft as the speculation
+        (:mod:`.speculative`). ``decide(tag_text, budget_spent)`` -> None (tag line not finished),
+        False (stop: KEEP, no tag) or True (revise). One dict per prompt: ``text`` (tag line and
+        revision), ``draft_logprob`` (draft + end of turn after the tag line; None when not scored),
+        ``revision_logprob`` (the generated revision, end of turn included; None when it did not
+        end), and the row's ``passes``, ``proposed`` and ``accepted`` draft tokens.
+        ``logits_hook(index, generated_ids, logits)``: see :func:`.speculative.greedy_revise`
+        (``index`` is the prompt's index here)."""
+        import torch
+
+        from .speculative import greedy_revise
+
+        if params.temperature > 0:
+            raise ValueError("revise() decodes greedily; sampled revisions go through generate()")
+        tok = self.tokenizer
+        heads = [tok(t, add_special_tokens=False)["input_ids"] for t in render_prompts(tok, prompts)]
+        tails = [tok(d, add_special_tokens=False)["input_ids"] for d in drafts]
+        stops = stop_token_ids(tok, self.model)
+        out: list[dict | None] = [None] * len(heads)
+
+        def decide_ids(ids: list[int], spent: bool):
+            return decide(tok.decode(ids, skip_special_tokens=True), spent)
+
+        with self._inference(len(heads), desc) as bar, torch.no_grad():
+            for batch in self._batches([len(h) for h in heads]):
+                results = greedy_revise(self.model, [heads[i] for i in batch], [tails[i] for i in batch],
+                                        pad_id=self._pad_id(), stop_ids=stops, eos_id=tok.eos_token_id,
+                                        max_new_tokens=params.max_new_tokens, tag_budget=tag_budget,
+                                        decide=decide_ids, speculate=speculate, score_draft=score_draft,
+                                        logits_hook=None if logits_hook is None else
+                                        (lambda k, ids, lg, batch=batch: logits_hook(batch[k], ids, lg)))
+                for i, r in zip(batch, results):
+                    text = tok.decode([t for t in r.tokens if t not in stops], skip_special_tokens=True)
+                    out[i] = {"text": _cut_at_stop(text, params.stop), "draft_logprob": r.draft_logprob,
+                              "revision_logprob": r.body_logprob if r.stopped and r.tag_len < len(r.tokens) else None,
+                              "passes": r.passes, "proposed": r.proposed, "accepted": r.accepted}
+                bar.update(len(batch))
+        return out
 
     def continuation_logprobs(self, prompts: Sequence, continuations: Sequence[str], *,
                               prefixes: Sequence[str] | None = None, desc: str = "score") -> list[float]:
@@ -117,11 +161,11 @@ class HFGenerator:
                     mask[row, :len(seq)] = 1
                 with torch.no_grad():
                     logits = self.model(input_ids=ids.to(self.model.device),
-                                        attention_mask=mask.to(self.model.device)).logits.float()
-                logp = torch.log_softmax(logits[:, :-1], dim=-1)
-                for row, i in enumerate(batch):
+                                        attention_mask=mask.to(self.model.device)).logits
+                for row, i in enumerate(batch):  # log-softmax only at the continuation's positions
                     lo, hi = len(heads[i]), len(heads[i]) + len(tails[i])
-                    target = ids[row, lo:hi].to(logp.device)
-                    out[i] = float(logp[row, lo - 1:hi - 1].gather(-1, target[:, None]).sum())
+                    rows = logits[row, lo - 1:hi - 1].float()
+                    target = ids[row, lo:hi].to(rows.device)
+                    out[i] = float((rows.gather(-1, target[:, None])[:, 0] - torch.logsumexp(rows, -1)).sum())
                 bar.update(len(batch))
         return out

@@ -1,8 +1,12 @@
 """``seft revise``: turn (prompt, draft) records into (prompt, final response) with the reviser.
 
-Two passes make revision adaptive in cost: pass 1 generates only the tag line for every draft
-(a few tokens); pass 2 continues, with the tag line forced as a prefix, only for drafts whose tag
-asks for a revision. A KEEP therefore costs the tag and nothing else, on any backend.
+Revision is adaptive in cost: a KEEP costs its tag line and nothing else. On the hf backend with
+greedy decoding (the default), each draft takes one pass (:mod:`seft.generation.speculative`):
+the prompt is prefilled once, the tag decoded, a KEEP stops there, and a revision continues from
+the same cache with the draft as the speculation, so copying the draft's unchanged parts costs a
+verifying pass instead of a decoding step per token. Elsewhere (vLLM, sampling, ``engine:
+two_pass``) two passes: the tag line for every draft, then, with the tag forced as a prefix, the
+revisions of the drafts whose tag asks for one.
 
 Then the likelihood decision (``keep_margin``) makes revision adaptive in outcome: every changed
 revision and its draft are scored by the reviser in one teacher-forced pass after the same tag
@@ -22,7 +26,8 @@ from ..generation.base import Generator, sampling_params
 from ..generation.factory import check_backend
 from .format import parse_output, parse_tag, reviser_messages, tag_prefixes
 
-__all__ = ["check_likelihood_backend", "keeps_draft", "revise_drafts", "revision_stats", "run_revise"]
+__all__ = ["check_likelihood_backend", "keeps_draft", "one_pass", "revise_drafts", "revision_stats", "run_revise",
+           "tag_verdict"]
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +41,54 @@ def revise_drafts(generator: Generator, records: Sequence[dict], cfg: ReviseConf
     """
     tags = cfg.tags
     inputs = [reviser_messages(r["prompt"], r["draft"] if cfg.show_draft else "", cfg.template) for r in records]
+    prefixes = tag_prefixes(tags)
+    if one_pass(generator, cfg):
+        # The draft is the speculation even when the reviser does not see it (show_draft false): it
+        # only decides how many tokens a pass verifies, never what is generated.
+        res = generator.revise(inputs, [r["draft"] for r in records], sampling_params(cfg.generation),
+                               tag_budget=tag_budget, decide=lambda text, spent: tag_verdict(text, spent, tags),
+                               speculate=cfg.speculate, score_draft=cfg.keep_margin is not None, desc="revise")
+        out = [_record(rec, parse_output(r["text"], tags, draft=rec["draft"], max_ratio=cfg.max_revision_ratio))
+               for rec, r in zip(records, res)]
+        if cfg.keep_margin is not None:
+            scored = {i: (r["draft_logprob"], r["revision_logprob"]) for i, r in enumerate(res)
+                      if r["draft_logprob"] is not None and r["revision_logprob"] is not None}
+            levels = [o["level"] for o in out]
+            _likelihood_decision(generator, inputs, out, [prefixes[lv] if lv else "" for lv in levels], cfg.keep_margin,
+                                 scored=scored)
+        return out
     heads = generator.generate(inputs, sampling_params(cfg.generation, max_new_tokens=tag_budget, stop=["\n"]),
                                desc="revise: tags")
     levels = [parse_tag(h, tags) for h in heads]
     todo = [i for i, lvl in enumerate(levels) if lvl in ("MINOR", "MAJOR")]
-    prefixes = tag_prefixes(tags)
     bodies = generator.generate([inputs[i] for i in todo], sampling_params(cfg.generation),
                                 prefixes=[prefixes[levels[i]] for i in todo], desc="revise: revisions") if todo else []
     texts = {i: prefixes[levels[i]] + body for i, body in zip(todo, bodies)}
-    out = []
-    for i, rec in enumerate(records):
-        # KEEP and tagless outputs never reach pass 2: the head alone decides them.
-        parsed = parse_output(texts.get(i, heads[i]), tags, draft=rec["draft"], max_ratio=cfg.max_revision_ratio)
-        out.append({"id": rec["id"], "prompt": rec["prompt"], "draft": rec["draft"], "level": parsed.level,
-                    "final": parsed.final, "changed": parsed.changed, "fallback": parsed.fallback,
-                    "meta": rec.get("meta", {})})
+    # KEEP and tagless outputs never reach pass 2: the head alone decides them.
+    out = [_record(rec, parse_output(texts.get(i, heads[i]), tags, draft=rec["draft"], max_ratio=cfg.max_revision_ratio))
+           for i, rec in enumerate(records)]
     if cfg.keep_margin is not None:
         _likelihood_decision(generator, inputs, out, [prefixes[lvl] if lvl else "" for lvl in levels], cfg.keep_margin)
     return out
+
+
+def _record(rec: dict, parsed) -> dict:
+    return {"id": rec["id"], "prompt": rec["prompt"], "draft": rec["draft"], "level": parsed.level,
+            "final": parsed.final, "changed": parsed.changed, "fallback": parsed.fallback, "meta": rec.get("meta", {})}
+
+
+def one_pass(generator, cfg: ReviseConfig) -> bool:
+    """Whether revision runs as one greedy pass per draft (the hf engine) or in two passes."""
+    return cfg.engine == "auto" and cfg.generation.temperature == 0 and hasattr(generator, "revise")
+
+
+def tag_verdict(text: str, budget_spent: bool, tags: dict) -> bool | None:
+    """The one-pass engine's question after each tag token: None while the tag line goes on, else
+    whether a revision follows (MINOR, MAJOR) or the row stops here (KEEP, no tag). The line ends
+    at a newline or when the tag budget is spent, as pass 1 of the two-pass scheme stops."""
+    if "\n" not in text and not budget_spent:
+        return None
+    return parse_tag(text.split("\n", 1)[0], tags) in ("MINOR", "MAJOR")
 
 
 def check_likelihood_backend(cfg: ReviseConfig) -> None:
@@ -69,19 +104,26 @@ def keeps_draft(draft_logprob: float, revision_logprob: float, margin: float) ->
     return draft_logprob >= revision_logprob - margin
 
 
-def _likelihood_decision(generator, inputs: list, out: list[dict], prefixes: list[str], margin: float) -> None:
+def _likelihood_decision(generator, inputs: list, out: list[dict], prefixes: list[str], margin: float, *,
+                         scored: dict[int, tuple[float, float]] | None = None) -> None:
     """For every changed revision, score the draft and the revision after the same tag line; where
-    the draft is within ``margin``, it stands (the record says so: ``decision: likelihood``)."""
+    the draft is within ``margin``, it stands (the record says so: ``decision: likelihood``).
+    ``scored``: (draft, revision) log-likelihoods the one-pass engine already has (its verifying
+    pass over the draft, its decoding of the revision); the rest are scored here in one pass."""
     todo = [i for i, r in enumerate(out) if r["changed"]]
     if not todo:
         return
-    if not hasattr(generator, "continuation_logprobs"):
-        raise ConfigError("keep_margin: the likelihood decision needs a backend that scores text (hf)")
-    texts = [out[i]["draft"] for i in todo] + [out[i]["final"] for i in todo]
-    lps = generator.continuation_logprobs([inputs[i] for i in todo] * 2, texts, prefixes=[prefixes[i] for i in todo] * 2,
-                                          desc="revise: likelihood")
-    for j, i in enumerate(todo):
-        lp_draft, lp_rev = lps[j], lps[len(todo) + j]
+    scored = dict(scored or {})
+    rest = [i for i in todo if i not in scored]
+    if rest:
+        if not hasattr(generator, "continuation_logprobs"):
+            raise ConfigError("keep_margin: the likelihood decision needs a backend that scores text (hf)")
+        texts = [out[i]["draft"] for i in rest] + [out[i]["final"] for i in rest]
+        lps = generator.continuation_logprobs([inputs[i] for i in rest] * 2, texts,
+                                              prefixes=[prefixes[i] for i in rest] * 2, desc="revise: likelihood")
+        scored.update({i: (lps[j], lps[len(rest) + j]) for j, i in enumerate(rest)})
+    for i in todo:
+        lp_draft, lp_rev = scored[i]
         out[i]["logprob_draft"], out[i]["logprob_revision"] = round(lp_draft, 4), round(lp_rev, 4)
         if keeps_draft(lp_draft, lp_rev, margin):
             # the revision the decision overruled stays in the record, for the audit and the report

@@ -1,0 +1,136 @@
+"""The one-pass revision engine is greedy decoding, token for token, only cheaper: checked against
+per-row greedy ``generate`` on tiny random models (float64, so that no argmax is a rounding tie)
+over many drafts: exact copies of the model's own answer, edited copies, random tokens, empty."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from seft.generation.speculative import align, greedy_revise
+from tiny_models import _one_torch_thread  # noqa: F401  (autouse: one torch thread)
+
+EOS, PAD, VOCAB = 1, 0, 48
+TAG = 2          # tag tokens before the decision
+BODY = 12        # max_new_tokens of the body
+
+
+def _model(seed: int):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                      pad_token_id=PAD, eos_token_id=EOS, bos_token_id=None, initializer_range=0.3)
+    return LlamaForCausalLM(cfg).double().eval()
+
+
+def _decide(ids, spent):
+    # the "tag line" is TAG tokens; an even first token asks for a revision, an odd one is a KEEP
+    if len(ids) < TAG:
+        return None
+    return ids[0] % 2 == 0
+
+
+def _reference(model, prompt: list[int]) -> list[int]:
+    """Plain greedy generate, one row, no padding: TAG tokens, then up to BODY more."""
+    import torch
+
+    out = model.generate(input_ids=torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                         max_new_tokens=TAG + BODY, do_sample=False, eos_token_id=EOS, pad_token_id=PAD)
+    gen = out[0, len(prompt):].tolist()
+    return gen[:gen.index(EOS) + 1] if EOS in gen else gen
+
+
+def _expected(ref: list[int]) -> list[int]:
+    tag = ref[:TAG]
+    if EOS in tag:
+        return ref[:ref.index(EOS) + 1]
+    if len(tag) == TAG and tag[0] % 2 == 1:
+        return tag  # KEEP: the row stops at its tag
+    return ref
+
+
+def _teacher_forced(model, head: list[int], tail: list[int]) -> float:
+    """log p(tail | head), one unpadded sequence."""
+    import torch
+
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([head + tail])).logits[0].double(), -1)
+    return float(sum(logp[len(head) - 1 + j, t] for j, t in enumerate(tail)))
+
+
+def _drafts(rng: random.Random, body: list[int]) -> list[int]:
+    body = [t for t in body if t != EOS]
+    kind = rng.choice(["exact", "substitute", "insert", "delete", "random", "empty", "prefix"])
+    d = list(body)
+    if kind == "substitute" and d:
+        d[rng.randrange(len(d))] = rng.randrange(2, VOCAB)
+    elif kind == "insert":
+        d.insert(rng.randrange(len(d) + 1), rng.randrange(2, VOCAB))
+    elif kind == "delete" and d:
+        del d[rng.randrange(len(d))]
+    elif kind == "random":
+        d = [rng.randrange(2, VOCAB) for _ in range(rng.randrange(1, 15))]
+    elif kind == "empty":
+        d = []
+    elif kind == "prefix":
+        d = d[:len(d) // 2]
+    return d
+
+
+@pytest.mark.parametrize("seed, shared, score_draft", [(0, 0, True), (1, 0, False), (2, 12, True), (3, 12, False)])
+def test_engine_matches_greedy_generate_token_for_token(seed, shared, score_draft):
+
+    model, rng = _model(seed), random.Random(seed)
+    system = [rng.randrange(2, VOCAB) for _ in range(shared)]  # a prefix every prompt shares: computed once
+    prompts = [system + [rng.randrange(2, VOCAB) for _ in range(rng.randrange(1, 14))] for _ in range(40)]
+    refs = [_reference(model, p) for p in prompts]
+    drafts = [_drafts(rng, r[TAG:]) for r in refs]
+    got = []
+    for start in range(0, len(prompts), 16):  # batches of mixed lengths, as the generator makes them
+        got += greedy_revise(model, prompts[start:start + 16], drafts[start:start + 16], pad_id=PAD, stop_ids={EOS},
+                             eos_id=EOS, max_new_tokens=BODY, tag_budget=TAG, decide=_decide, speculate=4,
+                             score_draft=score_draft)
+    revised = 0
+    for p, ref, d, out in zip(prompts, refs, drafts, got):
+        assert out.tokens == _expected(ref), (p, d)
+        if out.tag_len == TAG and len(out.tokens) > TAG:
+            revised += 1
+            body = out.tokens[TAG:]
+            # the log-likelihoods the engine reports are the teacher-forced ones
+            head = p + out.tokens[:TAG]
+            if score_draft:
+                assert out.draft_logprob == pytest.approx(_teacher_forced(model, head, d + [EOS]), abs=1e-9)
+            else:
+                assert out.draft_logprob is None
+            assert out.body_logprob == pytest.approx(_teacher_forced(model, head, body), abs=1e-9)
+    assert revised >= 10  # enough rows took the speculative path to mean something
+
+
+def test_a_copied_draft_costs_one_pass_and_the_rest_is_speculated():
+    model, rng = _model(5), random.Random(5)
+    prompts = [[rng.randrange(2, VOCAB) for _ in range(8)] for _ in range(64)]
+    refs = [_reference(model, p) for p in prompts]
+    keep = [i for i, r in enumerate(refs) if r[0] % 2 == 0 and EOS not in r[:TAG] and len(r) > TAG + 3]
+    outs = greedy_revise(model, [prompts[i] for i in keep], [[t for t in refs[i][TAG:] if t != EOS] for i in keep],
+                         pad_id=PAD, stop_ids={EOS}, eos_id=EOS, max_new_tokens=BODY, tag_budget=TAG,
+                         decide=_decide)
+    for i, out in zip(keep, outs):
+        assert out.tokens == refs[i]
+        body = len(out.tokens) - TAG
+        # prefill, the tag tokens one by one, then one verifying pass takes the whole body
+        assert out.passes == 1 + TAG, (out.passes, body)
+        # every body token came from the draft (the end of turn too, which the proposal appends)
+        assert out.accepted == body
+
+
+def test_align_by_hand():
+    draft = [5, 6, 7, 8, 9, 6, 7, 10]
+    assert align(draft, [1, 6, 7], hint=0) == 3        # "6 7" occurs twice; the one nearest the hint
+    assert align(draft, [1, 6, 7], hint=7) == 7
+    assert align(draft, [3, 9], hint=2) == 5           # 1-gram 9
+    assert align(draft, [42], hint=4) == 4             # no match: the hint (the token after a substitution)
+    assert align(draft, [10], hint=0) is None          # matched the end: nothing left to propose
+    assert align(draft, [42], hint=8) is None
