@@ -15,6 +15,7 @@ from seft.config.common import GenerationConfig
 from seft.config.core import ConfigError
 from seft.generation.base import SamplingParams
 from seft.generation.factory import GeneratorCache, build_generator, check_backend
+from seft.generation.vllm import engine_kwargs
 from seft.models.chat import render_prompts
 from tiny_models import _one_torch_thread, make_tiny_model_dir  # noqa: F401  (_one_torch_thread: autouse)
 
@@ -81,6 +82,17 @@ def test_engine_settings_and_chat_rendered_prompts_with_prefixes(fake_vllm, tiny
     assert requests[0]["prompt_token_ids"] == gen.tokenizer(expected[0], add_special_tokens=False)["input_ids"]
     gen.generate(prompts, SamplingParams(temperature=0.0))
     assert [_decode(gen.tokenizer, r) for r in engine.calls[1][0]] == render_prompts(gen.tokenizer, prompts)
+
+
+def test_ngram_speculation_settings_reach_the_engine(fake_vllm, tiny_model):
+    import dataclasses
+
+    build_generator(str(tiny_model), dataclasses.replace(VLLM, speculative_tokens=5, prompt_lookup_max=3))
+    assert FakeLLM.instances[-1].kwargs["speculative_config"] == {
+        "method": "ngram", "num_speculative_tokens": 5, "prompt_lookup_max": 3, "prompt_lookup_min": 2}
+    assert "speculative_config" not in engine_kwargs(VLLM)  # off by default
+    with pytest.raises(ValueError, match="prompt_lookup_min"):
+        GenerationConfig(prompt_lookup_min=5, prompt_lookup_max=4)
 
 
 def test_sampling_params_mapping(fake_vllm, tiny_model):

@@ -67,6 +67,13 @@ class GenerationConfig:
     max_model_len: int | None = field(None, min=16, help="vllm: longest sequence (prompt + completion) in tokens the engine plans its KV cache for; null: the model's own limit (lower it when that cache does not fit).")
     dtype: str = field("auto", choices=("auto", "bfloat16", "float16", "float32"), help="vllm: dtype of weights and activations; auto: bf16 for bf16 checkpoints, fp16 for fp16/fp32 ones (vLLM's rule).")
     enforce_eager: bool = field(False, help="vllm: skip CUDA-graph capture (less memory and a faster start, slower decoding).")
+    speculative_tokens: int = field(0, min=0, help="vllm: n-gram speculative decoding (prompt lookup) with this many tokens proposed per step; 0: off. For revisions the draft is in the prompt, so lookup finds what the reviser copies. It pays at low concurrency (few sequences, decode memory-bound) and costs at high batch (the GPU is busy, rejected tokens are waste); the hf backend's one-pass revision engine does this by itself (revise.engine).")
+    prompt_lookup_max: int = field(4, min=1, help="vllm: longest n-gram of the output so far looked up in the prompt (with speculative_tokens).")
+    prompt_lookup_min: int = field(2, min=1, help="vllm: shortest such n-gram (with speculative_tokens).")
+
+    def __post_init__(self):
+        if self.prompt_lookup_min > self.prompt_lookup_max:
+            raise ValueError(f"prompt_lookup_min ({self.prompt_lookup_min}) must not exceed prompt_lookup_max ({self.prompt_lookup_max})")
 
 
 # ----------------------------------------------------------------------------- judges

@@ -75,6 +75,10 @@ def engine_kwargs(cfg) -> dict:
                   dtype=cfg.dtype, enforce_eager=cfg.enforce_eager, seed=cfg.seed)
     if cfg.max_model_len is not None:
         kwargs["max_model_len"] = cfg.max_model_len
+    if getattr(cfg, "speculative_tokens", 0):  # prompt lookup: the draft in a reviser prompt is the proposal
+        kwargs["speculative_config"] = {"method": "ngram", "num_speculative_tokens": cfg.speculative_tokens,
+                                        "prompt_lookup_max": cfg.prompt_lookup_max,
+                                        "prompt_lookup_min": cfg.prompt_lookup_min}
     return kwargs
 
 
