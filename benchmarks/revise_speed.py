@@ -21,6 +21,7 @@ prefill and decode throughput against this CPU's fp32 matmul ceiling.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import statistics
 import string
@@ -209,6 +210,41 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
         "prefill_gflops": flops / tf / 1e9}
 
 
+def bench_run(run: Path, rounds: list[int], repeats: int) -> list[str]:
+    """A finished run's own reviser on its own rounds' drafts, both engines, in this process: the
+    wall time of each, and whether the revised records (level, final, decision) are the same."""
+    import yaml
+
+    from seft.config.core import from_dict
+    from seft.config.stages import RunConfig
+    from seft.data.shards import read_jsonl
+    from seft.evolution.evolve import phase_revise, schedule
+    from seft.generation.factory import build_generator
+    from seft.reviser.revise import revise_drafts, tag_token_budget
+
+    cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
+    ev = cfg.evolve
+    gen = build_generator(str(run / "reviser" / "model"), ev.revise.generation)
+    budget = tag_token_budget(gen.tokenizer, ev.revise.tags)
+    phases = schedule(ev.phases)
+    lines = ["| round | drafts | two-pass (s) | one-pass (s) | speed-up | same records | KEEP share |",
+             "|---|---|---|---|---|---|---|"]
+    for k in rounds:
+        drafts = read_jsonl(run / "rounds" / f"round_{k:02d}" / "drafts.jsonl")
+        rc = phase_revise(ev, phases[k - 1])
+        # as resolve_paths wires it: the reviser's tags and template are the data stage's
+        rc = dataclasses.replace(rc, tags=dict(cfg.reviser_data.tags), template=cfg.reviser_data.template)
+        two_cfg, one_cfg = dataclasses.replace(rc, engine="two_pass"), dataclasses.replace(rc, engine="auto")
+        t2, two = _median_time(lambda: revise_drafts(gen, drafts, two_cfg, tag_budget=budget), repeats)  # noqa: B023
+        t1, one = _median_time(lambda: revise_drafts(gen, drafts, one_cfg, tag_budget=budget), repeats)  # noqa: B023
+        key = lambda r: (r["level"], r["final"], r.get("decision"))  # noqa: E731
+        same = sum(key(a) == key(b) for a, b in zip(two, one))
+        keep = sum(r["level"] == "KEEP" for r in one) / len(one)
+        lines.append(f"| {k} ({phases[k - 1].name}) | {len(drafts)} | {t2:.1f} | {t1:.1f} | {t2 / t1:.2f}x | "
+                     f"{same} of {len(one)} | {keep:.0%} |")
+    return lines
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["smollm2", "testbed"], choices=["smollm2", "testbed"])
@@ -217,7 +253,14 @@ def main(argv=None) -> int:
     ap.add_argument("--edit-share", type=float, default=0.1, help="share of a MINOR draft's tokens the revision replaces")
     ap.add_argument("--keep", type=float, nargs="+", default=[0.0, 0.5, 0.8], help="KEEP shares")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--run", help="instead: a finished run directory (e.g. runs/demo); its reviser revises its "
+                    "rounds' drafts with both engines")
+    ap.add_argument("--rounds", type=int, nargs="+", default=[1, 4], help="with --run: which rounds")
     args = ap.parse_args(argv)
+    if args.run:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+        print("\n".join(bench_run(Path(args.run), args.rounds, args.repeats)))
+        return 0
 
     import torch
 
