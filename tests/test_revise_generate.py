@@ -74,3 +74,17 @@ def test_stop_strings_and_prefixes(tiny_testbed):
     assert gen.generate(["add: 12+34"], params, prefixes=[""]) == [free]  # an empty forced prefix changes nothing
     forced = gen.generate(["add: 12+34"], params, prefixes=["9"])[0]
     assert isinstance(forced, str) and len(forced) <= 12
+
+
+def test_greedy_generate_through_the_engine_is_transformers_generate(tiny_testbed):
+    # Greedy generate() runs through the one-pass engine (shared prefix once, finished rows out);
+    # it must give what transformers' own generate gives, stop strings and forced prefixes included.
+    model, tok, HFGenerator = _policy(tiny_testbed)
+    prompts = [json.loads(x)["prompt"] for x in (tiny_testbed / "eval.jsonl").read_text().splitlines()]
+    prompts += [json.loads(x)["prompt"] for x in (tiny_testbed / "eval_ood.jsonl").read_text().splitlines()]
+    for params, prefixes in [(SamplingParams(temperature=0.0, max_new_tokens=12), None),
+                             (SamplingParams(temperature=0.0, max_new_tokens=5, stop=[" "]), None),
+                             (SamplingParams(temperature=0.0, max_new_tokens=8), ["ans"] * len(prompts))]:
+        ours = HFGenerator(model, tok, batch_size=7).generate(prompts, params, prefixes=prefixes)
+        theirs = HFGenerator(model, tok, batch_size=7, greedy_engine=False).generate(prompts, params, prefixes=prefixes)
+        assert ours == theirs

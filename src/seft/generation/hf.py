@@ -27,11 +27,14 @@ def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
 class HFGenerator:
     """Generate with a loaded ``transformers`` causal LM and its tokenizer."""
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 32, show_progress: bool | None = None):
+    def __init__(self, model, tokenizer, *, batch_size: int = 32, show_progress: bool | None = None,
+                 greedy_engine: bool = True):
         from ..data.logs import progress_enabled
 
         self.model, self.tokenizer = model, tokenizer
         self.batch_size = batch_size
+        # greedy generate() through the one-pass engine (the same tokens; set False for transformers' own)
+        self.greedy_engine = greedy_engine
         self.show_progress = progress_enabled() if show_progress is None else show_progress
 
     @contextmanager
@@ -67,6 +70,8 @@ class HFGenerator:
         texts = render_prompts(tok, prompts, prefixes)
         # The chat template already holds any special start tokens.
         ids = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        if params.temperature == 0 and logits_processor is None and self.greedy_engine:
+            return self._greedy(ids, params, desc)
         out: list[str | None] = [None] * len(ids)
         pad_id = self._pad_id()
         stops = sorted(stop_token_ids(tok, self.model))  # the same turn ends that training teaches
@@ -94,6 +99,28 @@ class HFGenerator:
                     out[i] = _cut_at_stop(text, params.stop)
                 bar.update(len(batch))
         return [o if o is not None else "" for o in out]
+
+    def _greedy(self, ids: list[list[int]], params: SamplingParams, desc: str) -> list[str]:
+        """Greedy decoding through the one-pass engine with no tag and no draft: the batch's shared
+        prompt prefix is computed once and finished rows leave the batch (``generate`` keeps
+        decoding padding for them until the batch's longest answer ends)."""
+        import torch
+
+        from .speculative import greedy_revise
+
+        tok = self.tokenizer
+        stops = stop_token_ids(tok, self.model)
+        out: list[str] = [""] * len(ids)
+        with self._inference(len(ids), desc) as bar, torch.no_grad():
+            for batch in self._batches([len(x) for x in ids]):
+                results = greedy_revise(self.model, [ids[i] for i in batch], [[] for _ in batch], pad_id=self._pad_id(),
+                                        stop_ids=stops, eos_id=tok.eos_token_id, max_new_tokens=params.max_new_tokens,
+                                        tag_budget=0, decide=lambda ids_, spent: True, score_draft=False)
+                for i, r in zip(batch, results):
+                    text = tok.decode([t for t in r.tokens if t not in stops], skip_special_tokens=True)
+                    out[i] = _cut_at_stop(text, params.stop)
+                bar.update(len(batch))
+        return out
 
     def revise(self, prompts: Sequence, drafts: Sequence[str], params: SamplingParams, *, tag_budget: int,
                decide, speculate: int = 8, score_draft: bool = True, desc: str = "revise",

@@ -83,7 +83,8 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
     """Revise one batch. ``prompts``: the reviser's chat-templated inputs as ids; ``drafts``: each
     draft's ids (the proposal). ``decide(tag_ids, budget_spent)`` -> None while the tag line is not
     finished, False to stop the row (KEEP, no tag), True to go on with the revision. At most
-    ``tag_budget`` tag tokens, then ``max_new_tokens`` body tokens.
+    ``tag_budget`` tag tokens, then ``max_new_tokens`` body tokens; ``tag_budget=0``: no tag line,
+    greedy decoding from the start (``generate``'s greedy path: shared prefix once, finished rows out).
 
     ``speculate``: draft tokens proposed per pass; a proposal accepted whole doubles the next one, a
     rejection resets it. ``score_draft``: the first pass after the tag line proposes the whole draft
@@ -96,6 +97,9 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
 
     device = model.device
     rows = [_Row(list(d), RevisionOut(passes=1), window=speculate) for d in drafts]
+    if tag_budget == 0:  # no tag line: plain greedy decoding (with the draft, if any, as the proposal)
+        for row in rows:
+            row.out.tag_len, row.phase = 0, "first" if row.draft else "body"
     cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     cache, logits, mask = _prefill(model, [list(p) for p in prompts], pad_id, cache_arg)
     if logits_hook is not None:
