@@ -32,6 +32,7 @@ from ..config.core import ConfigError
 from ..config.stages import RunConfig
 from ..data.errors import DataError
 from .baseline_runs import check_baselines, is_sweeping
+from .plan import plan_lines, plan_rounds, shortfalls
 
 __all__ = ["Preflight", "PreflightError", "preflight", "run_dry_run"]
 
@@ -94,9 +95,8 @@ def preflight(cfg: RunConfig) -> Preflight:
 
     def ours(path) -> bool:  # a file the testbed build will write: not there to check yet
         return testbed is not None and not built and str(path).removeprefix("testbed:").startswith(str(testbed))
-    pf.run("generation backends", lambda: _check_backends(rc))
-    from .plan import plan_lines, plan_rounds, shortfalls
 
+    pf.run("generation backends", lambda: _check_backends(rc))
     stats = None if ours(rc.reviser_data.preferences) else \
         pf.run(f"reviser_data.preferences {rc.reviser_data.preferences}", lambda: _reviser_examples(rc))
     n_prompts = _count(pf, rc.evolve.prompts, "prompts", rc.evolve.prompts_format, "evolve.prompts", ours)
