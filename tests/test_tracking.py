@@ -38,16 +38,9 @@ def test_tensorboard_backend_round_trip(tmp_path):
 
 @pytest.mark.parametrize("backend", ["wandb", "mlflow", "trackio"])
 def test_missing_optional_tracker_says_how_to_install(backend, monkeypatch):
-    import builtins
+    import sys
 
-    real = builtins.__import__
-
-    def fake(name, *args, **kwargs):
-        if name == backend:
-            raise ImportError(name)
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake)
+    monkeypatch.setitem(sys.modules, backend, None)  # as if not installed, whether it is or not
     with pytest.raises(Exception, match=rf"pip install 'seft\[{backend}\]'"):
         open_tracker(TrackingConfig(backend=backend, name="r"))
 

@@ -49,12 +49,20 @@ def _run_id(cfg: TrackingConfig) -> str:
     return hashlib.sha1(f"{cfg.project}\0{cfg.name}\0{cfg.dir}".encode()).hexdigest()[:16]
 
 
+def _require(name: str):
+    """The tracker's package, or a ConfigError that says how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ConfigError(f"tracking.backend: {name} is not installed (pip install 'seft[{name}]')") from None
+
+
 class _TensorBoard:
     def __init__(self, cfg: TrackingConfig):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ConfigError("tracking.backend: tensorboard is not installed (pip install 'seft[tensorboard]')") from None
+        _require("tensorboard")
+        from torch.utils.tensorboard import SummaryWriter
         # One folder per tracked run: TensorBoard reads every event file in it as one run.
         self.writer = SummaryWriter(log_dir=str(Path(cfg.dir or "runs/tracking").expanduser() / (cfg.name or "seft")))
 
@@ -68,11 +76,7 @@ class _TensorBoard:
 
 class _WandB:
     def __init__(self, cfg: TrackingConfig):
-        try:
-            import wandb
-        except ImportError:
-            raise ConfigError("tracking.backend: wandb is not installed (pip install 'seft[wandb]')") from None
-        self.wandb = wandb
+        wandb = _require("wandb")
         self.run = wandb.init(project=cfg.project, name=cfg.name, id=_run_id(cfg), resume="allow", dir=cfg.dir,
                               reinit="finish_previous")
         self.defined: set[str] = set()
@@ -97,13 +101,9 @@ class _WandB:
 
 class _MLflow:
     def __init__(self, cfg: TrackingConfig):
-        try:
-            import mlflow
-        except ImportError:
-            raise ConfigError("tracking.backend: mlflow is not installed (pip install 'seft[mlflow]')") from None
         import os
 
-        self.mlflow = mlflow
+        self.mlflow = mlflow = _require("mlflow")
         if cfg.dir and not os.environ.get("MLFLOW_TRACKING_URI"):
             mlflow.set_tracking_uri(Path(cfg.dir).expanduser().resolve().as_uri())
         mlflow.set_experiment(cfg.project)
@@ -120,11 +120,7 @@ class _MLflow:
 
 class _Trackio:
     def __init__(self, cfg: TrackingConfig):
-        try:
-            import trackio
-        except ImportError:
-            raise ConfigError("tracking.backend: trackio is not installed (pip install 'seft[trackio]')") from None
-        self.trackio = trackio
+        self.trackio = trackio = _require("trackio")
         trackio.init(project=cfg.project, name=cfg.name, resume="allow")
 
     def log(self, metrics: Mapping[str, float], step: int) -> None:
