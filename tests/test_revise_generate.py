@@ -88,3 +88,24 @@ def test_greedy_generate_through_the_engine_is_transformers_generate(tiny_testbe
         ours = HFGenerator(model, tok, batch_size=7).generate(prompts, params, prefixes=prefixes)
         theirs = HFGenerator(model, tok, batch_size=7, greedy_engine=False).generate(prompts, params, prefixes=prefixes)
         assert ours == theirs
+
+
+def test_greedy_engine_through_a_lora_adapter(tmp_path):
+    # A LoRA round's policy is a PeftModel (its forward takes **kwargs): the engine finds the cache
+    # argument on the model inside, and still gives generate's answers.
+    from peft import LoraConfig, get_peft_model
+
+    from seft.generation.hf import HFGenerator
+    from seft.models.loading import load_model_and_tokenizer
+    from tiny_models import make_tiny_model_dir
+
+    model, tok = load_model_and_tokenizer(make_tiny_model_dir(tmp_path / "base"))
+    get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear",
+                                     init_lora_weights=False)).save_pretrained(tmp_path / "adapter")
+    tok.save_pretrained(tmp_path / "adapter")
+    peft_model, tok = load_model_and_tokenizer(tmp_path / "adapter")
+    assert type(peft_model).__name__ == "PeftModel"
+    prompts = ["abc: de", "hello world", "x: y z", "q"] * 3
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=10)
+    assert HFGenerator(peft_model, tok, batch_size=5).generate(prompts, greedy) == \
+        HFGenerator(peft_model, tok, batch_size=5, greedy_engine=False).generate(prompts, greedy)

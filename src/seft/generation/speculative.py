@@ -100,7 +100,7 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
     if tag_budget == 0:  # no tag line: plain greedy decoding (with the draft, if any, as the proposal)
         for row in rows:
             row.out.tag_len, row.phase = 0, "first" if row.draft else "body"
-    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    cache_arg = "cache" if "cache" in _forward_params(model) else "past_key_values"
     cache, logits, mask = _prefill(model, [list(p) for p in prompts], pad_id, cache_arg)
     if logits_hook is not None:
         logits = _hooked(logits, logits_hook, list(range(len(rows))), rows, [[] for _ in rows])
@@ -196,7 +196,7 @@ def _prefill(model, prompts: list[list[int]], pad_id: int, cache_arg: str):
     ids, rest_mask = ids.to(device), rest_mask.to(device)
     mask = torch.cat([torch.ones((len(prompts), shared), dtype=torch.long, device=device), rest_mask], dim=-1)
     positions = shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+    if "logits_to_keep" in _forward_params(model):
         extra["logits_to_keep"] = 1  # only the last position predicts: the lm_head over the rest is waste
     with torch.no_grad():
         res = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **extra)
@@ -230,6 +230,12 @@ def _hooked(logits, hook, active: list[int], rows: list[_Row], props: list[list[
         for j in range(min(logits.shape[1], len(props[k]) + 1)):  # not the padding after a short proposal
             hook(k, before + props[k][:j], logits[b, j])
     return logits
+
+
+def _forward_params(model) -> set[str]:
+    """The keyword arguments the causal LM's forward takes (through a PEFT wrapper's **kwargs)."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return set(inspect.signature(inner.forward).parameters)
 
 
 def _cache_of(res):
