@@ -117,23 +117,32 @@ def test_revision_input_holds_every_turn_in_the_reviser_template():
     assert render_prompts(tok, [reviser_messages(MULTI, "dd")], ["[MINOR]\n"])[0] == text + "[MINOR]\n"
 
 
-def test_generation_stops_at_every_end_of_turn_id(chatml_model_dir):
+def test_generation_stops_at_every_end_of_turn_id(chatml_model_dir, monkeypatch):
+    import seft.generation.speculative as speculative
     from seft.generation.base import SamplingParams
     from seft.generation.hf import HFGenerator
     from seft.models.loading import load_model_and_tokenizer
 
     model, tok = load_model_and_tokenizer(chatml_model_dir)
     model.generation_config.eos_token_id = [2, 7]
-    seen = {}
-    real = model.generate
+    seen, engine = {}, {}
+    real, real_engine = model.generate, speculative.greedy_revise
 
     def spy(**kw):
         seen.update(kw)
         return real(**kw)
 
+    def engine_spy(*args, **kw):
+        engine.update(kw)
+        return real_engine(*args, **kw)
+
     model.generate = spy
-    HFGenerator(model, tok, batch_size=2).generate(["x: ab", MULTI], SamplingParams(temperature=0.0, max_new_tokens=3))
+    monkeypatch.setattr(speculative, "greedy_revise", engine_spy)
+    prompts, greedy = ["x: ab", MULTI], SamplingParams(temperature=0.0, max_new_tokens=3)
+    HFGenerator(model, tok, batch_size=2, greedy_engine=False).generate(prompts, greedy)  # transformers' generate
     assert seen["eos_token_id"] == [2, 7] and seen["pad_token_id"] == 2
+    HFGenerator(model, tok, batch_size=2).generate(prompts, greedy)  # the one-pass engine (the default)
+    assert engine["stop_ids"] == {2, 7} and engine["pad_id"] == 2
 
 
 # ----------------------------------------------------------------------------- training data
