@@ -31,6 +31,7 @@ from typing import Any
 from ..config.core import ConfigError
 from ..config.stages import RunConfig
 from ..data.errors import DataError
+from ..evolution.evolve import schedule
 from .baseline_runs import check_baselines, is_sweeping
 from .plan import plan_lines, plan_rounds, shortfalls
 
@@ -100,7 +101,7 @@ def preflight(cfg: RunConfig) -> Preflight:
     stats = None if ours(rc.reviser_data.preferences) else \
         pf.run(f"reviser_data.preferences {rc.reviser_data.preferences}", lambda: _reviser_examples(rc))
     n_prompts = _count(pf, rc.evolve.prompts, "prompts", rc.evolve.prompts_format, "evolve.prompts", ours)
-    needs_external = any(p.source == "external" for p in _schedule(rc))
+    needs_external = any(p.source == "external" for p in schedule(rc.evolve.phases))
     n_external = _count(pf, rc.evolve.external, "external", rc.evolve.external_format, "evolve.external", ours) \
         if needs_external else 0
     rounds = plan_rounds(rc.evolve.phases, rc.evolve.prompts_per_round, prompts=n_prompts, external=n_external,
@@ -109,14 +110,14 @@ def preflight(cfg: RunConfig) -> Preflight:
                                prompts=n_prompts, external=n_external)
     pf.problems += errors
     pf.notes += notes
-    eval_records = _check_eval_sets(pf, rc, ours)
+    eval_records, dev_size = _check_eval_sets(pf, rc, ours)
     pf.run(f"judge ({rc.evolve.judge.kind})", lambda: _check_judge(rc, eval_records, pf.notes))
     for setting, ref in _models(rc):
         if ref is not None and not ours(ref):
             pf.run(f"{setting} {ref}", lambda ref=ref: _check_model(ref, pf.notes))
     sizes = {name: len(recs) for name, recs in eval_records.items()}
     pf.plan = plan_lines(rc, rounds, sizes, testbed=testbed, built=built, reviser_stats=stats,
-                         dev_size=_count_quietly(rc.sweep_set, rc.evolve.eval_format) if is_sweeping(rc) else 0)
+                         dev_size=dev_size)
     pf.seconds = time.perf_counter() - t0
     return pf
 
@@ -143,12 +144,6 @@ def run_dry_run(cfg: RunConfig) -> None:
 
 
 # ----------------------------------------------------------------------------- the checks
-def _schedule(rc: RunConfig):
-    from ..evolution.evolve import schedule
-
-    return schedule(rc.evolve.phases)
-
-
 def _check_writable(out: Path) -> None:
     out = out.expanduser()
     probe = out
@@ -204,16 +199,9 @@ def _count(pf: Preflight, source: str | None, kind: str, fmt: str, setting: str,
     return pf.run(f"{setting} {source} ({fmt})", lambda: len(load_records(source, kind, format=fmt).records))
 
 
-def _count_quietly(source: str | None, fmt: str) -> int:
-    from ..data.readers import load_records
-
-    try:
-        return len(load_records(source, "prompts", format=fmt).records) if source else 0
-    except (DataError, OSError, ValueError):
-        return 0  # the sweep set's own check reports it
-
-
-def _check_eval_sets(pf: Preflight, rc: RunConfig, ours) -> dict[str, list[dict]]:
+def _check_eval_sets(pf: Preflight, rc: RunConfig, ours) -> tuple[dict[str, list[dict]], int]:
+    """Every eval set and the sweep's dev set, loaded and validated once: (eval records by name,
+    dev prompts; 0 when there is no sweep or the dev set failed its check)."""
     from ..data.readers import load_records
 
     ev = rc.evolve
@@ -222,15 +210,19 @@ def _check_eval_sets(pf: Preflight, rc: RunConfig, ours) -> dict[str, list[dict]
         sets["sweep_set"] = rc.sweep_set
     if not ev.eval_sets:
         pf.problems.append("evolve.eval_sets: no eval set (name -> file)")
-    out = {}
+    out, dev_size = {}, 0
     for name, path in sets.items():
         if path is None or ours(path):
             continue
         what = f"evolve.eval_sets.{name} {path} ({ev.eval_format})" if name != "sweep_set" else f"sweep_set {path}"
         recs = pf.run(what, lambda p=path: [r.to_dict() for r in load_records(p, "prompts", format=ev.eval_format).records])
-        if recs is not None and name != "sweep_set":
+        if recs is None:
+            continue
+        if name == "sweep_set":
+            dev_size = len(recs)
+        else:
             out[name] = recs
-    return out
+    return out, dev_size
 
 
 def _check_judge(rc: RunConfig, eval_records: dict[str, list[dict]], notes: list[str]) -> None:
