@@ -24,6 +24,11 @@ def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
     return text[:cut]
 
 
+def _engine_text(tok, tokens: Sequence[int], stops: set[int], stop_strings: Sequence[str]) -> str:
+    """The one-pass engine's tokens as text, as generate's are read: turn ends dropped, stop strings cut."""
+    return _cut_at_stop(tok.decode([t for t in tokens if t not in stops], skip_special_tokens=True), stop_strings)
+
+
 class HFGenerator:
     """Generate with a loaded ``transformers`` causal LM and its tokenizer."""
 
@@ -117,8 +122,7 @@ class HFGenerator:
                                         stop_ids=stops, eos_id=tok.eos_token_id, max_new_tokens=params.max_new_tokens,
                                         tag_budget=0, decide=lambda ids_, spent: True, score_draft=False)
                 for i, r in zip(batch, results):
-                    text = tok.decode([t for t in r.tokens if t not in stops], skip_special_tokens=True)
-                    out[i] = _cut_at_stop(text, params.stop)
+                    out[i] = _engine_text(tok, r.tokens, stops, params.stop)
                 bar.update(len(batch))
         return out
 
@@ -157,8 +161,7 @@ class HFGenerator:
                                         logits_hook=None if logits_hook is None else
                                         (lambda k, ids, lg, batch=batch: logits_hook(batch[k], ids, lg)))
                 for i, r in zip(batch, results):
-                    text = tok.decode([t for t in r.tokens if t not in stops], skip_special_tokens=True)
-                    out[i] = {"text": _cut_at_stop(text, params.stop), "draft_logprob": r.draft_logprob,
+                    out[i] = {"text": _engine_text(tok, r.tokens, stops, params.stop), "draft_logprob": r.draft_logprob,
                               "revision_logprob": r.body_logprob if r.stopped and r.tag_len < len(r.tokens) else None,
                               "passes": r.passes, "proposed": r.proposed, "accepted": r.accepted}
                 bar.update(len(batch))
