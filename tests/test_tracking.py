@@ -68,3 +68,12 @@ def test_tracked_run_logs_every_stage_into_one_run(run_config, tmp_path):  # noq
     assert s["baselines/sft/eval/score"][0][0] == 0
     # a resumed run may switch tracking off: tracking is not part of the run's identity
     assert main(["run", str(run_config), "--out", str(out), "--set", "tracking.backend=none"]) == 0
+
+
+def test_stage_name_by_hand():
+    from seft.tracking import stage_name
+
+    assert stage_name("no_drafts", "round_01") == "no_drafts/round_01"
+    assert stage_name(None, "reviser") == "reviser"
+    assert stage_name("baseline", "dpo", None) == "baseline/dpo"
+    assert stage_name(None, None) == ""

@@ -26,7 +26,7 @@ from ..evaluation.runner import evaluate_model
 from ..generation.base import sampling_params
 from ..generation.factory import GeneratorCache, check_backend
 from ..reviser.revise import check_likelihood_backend, revise_drafts, revision_stats, tag_token_budget
-from ..tracking import log_metrics
+from ..tracking import log_metrics, stage_name
 from .prompts import judge_records, open_prompt_source
 from .selection import select_examples
 
@@ -195,7 +195,7 @@ def _train(policy: str, train: list[dict], rdir: Path, k: int, phase: PhaseConfi
 def _tracking_prefix(cfg: EvolveConfig, name: str = "seft") -> str:
     """Metric names of the rounds: ``seft/...`` (scores, audit; step = round) and ``round_KK/train/...``,
     under ``evolve.train.tracking.stage`` when set (``no_drafts`` for that ablation's run)."""
-    return "/".join(p for p in (cfg.train.tracking.stage, name) if p)
+    return stage_name(cfg.train.tracking.stage, name)
 
 
 def _round_metrics(k, phase, drafts, revisions, train, scores, audit, rdir, seconds) -> dict:

@@ -19,6 +19,7 @@ from ..config.stages import BaselineConfig, RunConfig
 from ..data.io import atomic_write_json
 from ..evaluation.runner import evaluate_model
 from ..generation.factory import GeneratorCache
+from ..tracking import stage_name
 from .baselines import run_baseline
 
 __all__ = ["BASELINE_METHODS", "NO_DRAFTS", "SFT_DPO", "SWEEP_FILE", "baseline_config", "check_baselines", "is_sweeping",
@@ -83,7 +84,7 @@ def baseline_config(cfg: RunConfig, method: str, *, setting: dict[str, Any] | No
     extra = {k: chosen[k] for k in ("beta", "pair_mode") if k in chosen}
     base = str(Path(cfg.out) / "baselines" / "sft") if method == SFT_DPO else cfg.evolve.policy
     tracking = cfg.baseline_train.tracking  # its stage is "baseline" (resolve_paths): one name per method and setting
-    stage = "/".join(p for p in (tracking.stage, method, setting_tag(setting) if setting else None) if p)
+    stage = stage_name(tracking.stage, method, setting_tag(setting) if setting else None)
     return BaselineConfig(method="dpo" if method == SFT_DPO else method, preferences=rd.preferences, format=rd.format,
                           on_bad_record=rd.on_bad_record, base_model=base,
                           out=str(out or Path(cfg.out) / "baselines" / method),

@@ -18,7 +18,7 @@ from ..evolution.evolve import run_evolve, schedule
 from ..reviser.data import run_reviser_data
 from ..reviser.train import run_reviser_train
 from ..testbed.build import run_testbed_build
-from ..tracking import log_metrics
+from ..tracking import log_metrics, stage_name
 from .baseline_runs import NO_DRAFTS, run_baselines
 from .scaling import scaling_points, scaling_runs
 
@@ -43,8 +43,7 @@ def resolve_paths(cfg: RunConfig, testbed: Path | None) -> RunConfig:
     track = dataclasses.replace(track, name=track.name or out.name, dir=pick(track.dir, out / "tracking"))
 
     def tracked(train, stage: str | None):  # every training call logs into the run's tracker, named by stage
-        name = "/".join(p for p in (track.stage, stage) if p) or None
-        return dataclasses.replace(train, tracking=dataclasses.replace(track, stage=name))
+        return dataclasses.replace(train, tracking=dataclasses.replace(track, stage=stage_name(track.stage, stage) or None))
 
     tb = (lambda name: testbed / name) if testbed else (lambda name: None)
     rd = dataclasses.replace(rd, preferences=pick(rd.preferences, tb("preferences.jsonl")),

@@ -21,13 +21,19 @@ from typing import Any, Protocol
 from ..config.common import TrackingConfig
 from ..config.core import ConfigError
 
-__all__ = ["Tracker", "log_metrics", "open_tracker", "scalar_metrics"]
+__all__ = ["Tracker", "log_metrics", "open_tracker", "scalar_metrics", "stage_name"]
 
 
 class Tracker(Protocol):
     def log(self, metrics: Mapping[str, float], step: int) -> None: ...
 
     def close(self) -> None: ...
+
+
+def stage_name(*parts: str | None) -> str:
+    """A metric-name prefix from its parts, the empty ones left out: ``("no_drafts", "round_01")``
+    -> ``"no_drafts/round_01"``; ``(None, "reviser")`` -> ``"reviser"``; nothing -> ``""``."""
+    return "/".join(p for p in parts if p)
 
 
 def scalar_metrics(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
