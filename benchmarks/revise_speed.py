@@ -137,14 +137,42 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def matmul_ceiling(size: int = 1536, repeats: int = 5) -> float:
-    """fp32 GFLOP/s of one large matmul on this machine (the ceiling for prefill and training)."""
+def matmul_ceiling(size: int = 1536, repeats: int = 5, device: str = "cpu") -> float:
+    """GFLOP/s of one large matmul (the ceiling for prefill and training): fp32 on CPU, bf16 on a GPU."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    t, _ = _median_time(lambda: a @ b, repeats)
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    size = size if device == "cpu" else 8192
+    a, b = torch.randn(size, size, device=device, dtype=dtype), torch.randn(size, size, device=device, dtype=dtype)
+
+    def product():
+        a @ b
+        if device != "cpu":
+            torch.cuda.synchronize()
+
+    product()
+    t, _ = _median_time(product, repeats)
     return 2 * size ** 3 / t / 1e9
+
+
+# Dense bf16 tensor-core peaks from the vendors' data sheets (TFLOP/s), for MFU on a GPU.
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
+
+
+def bf16_peak(device_name: str) -> float | None:
+    """The data-sheet bf16 peak of a GPU from its name (``NVIDIA H200`` -> 989), or None if unknown."""
+    for key in sorted(BF16_PEAK_TFLOPS, key=len, reverse=True):
+        if key in device_name:
+            return BF16_PEAK_TFLOPS[key]
+    return None
+
+
+def _mfu(gflops: float, device: str) -> str:
+    """``, MFU x% of the GPU's bf16 peak`` on a GPU whose peak is known; empty on CPU."""
+    import torch
+
+    peak = bf16_peak(torch.cuda.get_device_name()) if device != "cpu" else None
+    return f", MFU {gflops / (peak * 1e3):.1%} of the {peak:.0f} TFLOP/s bf16 peak" if peak else ""
 
 
 def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
@@ -157,6 +185,10 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
     from seft.reviser.revise import revise_drafts, tag_token_budget
 
     model, tok = load_model_and_tokenizer(path)
+    if args.device != "cpu":  # a GPU generates in bf16, as seft's hf backend does there
+        import torch
+
+        model.to(args.device, dtype=torch.bfloat16)
     gen = HFGenerator(model, tok, batch_size=args.n, show_progress=False)
     rng = random.Random(0)
     drafts = [_draft(tok, rng, args.draft_tokens) for _ in records] if args.draft_tokens else [r["draft"] for r in records]
@@ -259,6 +291,9 @@ def main(argv=None) -> int:
     ap.add_argument("--run", help="instead: a finished run directory (e.g. runs/demo); its reviser revises its "
                     "rounds' drafts with both engines")
     ap.add_argument("--rounds", type=int, nargs="+", default=[1, 4], help="with --run: which rounds")
+    ap.add_argument("--smollm2", help="folder of the model benchmarked as SmolLM2 (default: models:smollm2-135m-instruct; "
+                    "the GPU smoke script passes a SmolLM2-shaped model)")
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available); bf16 on a GPU")
     args = ap.parse_args(argv)
     if args.run:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -267,14 +302,16 @@ def main(argv=None) -> int:
 
     import torch
 
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from seft.config.testbed import TestbedConfig
     from seft.data.shards import read_jsonl
     from seft.models.registry import resolve_model_ref
     from seft.testbed.build import run_testbed_build
 
-    ceiling = matmul_ceiling()
-    print(f"torch threads {torch.get_num_threads()}, fp32 matmul ceiling {ceiling:.0f} GFLOP/s\n")
+    ceiling = matmul_ceiling(device=args.device)
+    kind = "fp32" if args.device == "cpu" else f"{torch.cuda.get_device_name()} bf16"
+    print(f"torch threads {torch.get_num_threads()}, {kind} matmul ceiling {ceiling:.0f} GFLOP/s\n")
     testbed = run_testbed_build(TestbedConfig())
     prompts = [r for r in read_jsonl(testbed / "dev.jsonl")][:args.n]
     table, notes = [], []
@@ -284,7 +321,8 @@ def main(argv=None) -> int:
             recs = [{"prompt": "Rewrite this so that it reads well: " + " ".join(rng.choice(string.ascii_lowercase) * 3
                                                                                   for _ in range(8))}
                     for _ in range(args.n)]
-            rows, info = bench_model("SmolLM2-135M", str(resolve_model_ref("models:smollm2-135m-instruct")), recs, args)
+            path = args.smollm2 or str(resolve_model_ref("models:smollm2-135m-instruct"))
+            rows, info = bench_model("SmolLM2-135M", path, recs, args)
         else:
             recs = [{"prompt": p["prompt"], "draft": p["meta"]["reference"]} for p in prompts]
             saved, args.draft_tokens = args.draft_tokens, 0
@@ -293,7 +331,8 @@ def main(argv=None) -> int:
         table += rows
         notes.append(f"{rows[0][0]}: {info['params'] / 1e6:.1f}M parameters, reviser prompts {info['prompt_tokens']:.0f} "
                      f"tokens, drafts {info['draft_tokens']:.0f} tokens (+ end of turn); the teacher-forced pass runs "
-                     f"at {info['prefill_gflops']:.0f} GFLOP/s = {info['prefill_gflops'] / ceiling:.0%} of the ceiling")
+                     f"at {info['prefill_gflops']:.0f} GFLOP/s = {info['prefill_gflops'] / ceiling:.0%} of the ceiling"
+                     + _mfu(info["prefill_gflops"], args.device))
     print(f"| model | variant | wall (s), median of {args.repeats} | vs batched full rewrite | note |")
     print("|---|---|---|---|---|")
     for name, variant, seconds, ratio, extra in table:

@@ -46,9 +46,20 @@ def build_generator(path: str | Path, gen_cfg=None, *, batch_size: int | None = 
         import torch
 
         if torch.cuda.is_available():  # models load on CPU in fp32; generating there on a GPU box wastes it
-            model.to("cuda")
+            model.to("cuda", dtype=_hf_dtype(gen_cfg.dtype if gen_cfg is not None else "auto"))
+        elif gen_cfg is not None and gen_cfg.dtype not in ("auto", "float32"):
+            model.to(dtype=getattr(torch, gen_cfg.dtype))
         return HFGenerator(model, tok, batch_size=batch_size or (gen_cfg.batch_size if gen_cfg else 32))
     raise ConfigError(f"backend: '{backend}' is not a generation backend; choose one of {list(BACKENDS)}")
+
+
+def _hf_dtype(name: str):
+    """The torch dtype the hf backend generates in on a CUDA GPU (``auto``: bf16 where supported)."""
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return getattr(torch, name)
 
 
 def _close(gen) -> None:

@@ -30,6 +30,7 @@ from .common import (
     trainer_arguments,
 )
 from .completions import end_completions_at_stop
+from .lm_head import project_labelled_positions
 
 __all__ = ["CHECKPOINT_DIR", "METRICS_FILE", "TrainResult", "build_sft_trainer", "to_conversational", "train_sft"]
 
@@ -84,6 +85,8 @@ def build_sft_trainer(model_path: str | Path, examples: list[dict], out_dir: str
             processing_class=tokenizer, peft_config=peft_config,
             callbacks=[counting_callback(), *tracking_callbacks(cfg), *(callbacks or [])])
     end_completions_at_stop(trainer, stop_ids, cfg.max_length)  # one end of turn, nothing after it
+    model = trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model
+    project_labelled_positions(model)  # off Triton devices, TRL's head projects every position
     finish_setup(trainer, len(rows), cfg.max_length)
     return trainer
 

@@ -1,0 +1,215 @@
+"""Training throughput: seft's ``train_sft`` beside a plain PyTorch loop on the same batches.
+
+    python benchmarks/train_speed.py [--models smollm2 testbed] [--modes full lora] [--steps 8] [--repeats 2]
+
+Variants, per model and mode (full fine-tune, LoRA), all in one process:
+
+- **plain loop**: the model from ``from_pretrained``, AdamW, gradient clipping at 1.0 (what the
+  Trainer also does), the model's own loss over full logits, on batches from seft's own data
+  pipeline (chat template, completion-only labels);
+- **seft train_sft**: the trainer ``train_sft`` builds (TRL's SFTTrainer with seft's callbacks), with
+  its LM head projecting only the labelled positions (``seft.training.lm_head``);
+- **seft, TRL's head**: the same trainer with TRL's fused head as TRL installs it (every position
+  projected off Triton devices): what ``train_sft`` did before.
+
+Each variant trains ``--warmup`` steps, then ``--steps`` timed steps; throughput is non-pad tokens
+per second over the timed steps (the Trainer's own token count, and the same count in the loop).
+Variants alternate within each of ``--repeats`` rounds and the median is quoted, because this
+machine is shared. The last column puts the model's FLOPs per token (6N for a full fine-tune, 4N
+with LoRA: no weight gradients) against the fp32 matmul ceiling measured in the same process. Setup (tokenizing, loading) is reported apart from the steps.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from revise_speed import WORDS, bf16_peak, matmul_ceiling  # noqa: E402  (benchmarks/ is the script's folder)
+
+
+def examples(n: int, seed: int = 0) -> list[dict]:
+    """Reviser-shaped SFT examples: a draft of ~60 words in the prompt, a ~30-word completion."""
+    rng = random.Random(seed)
+
+    def words(k):
+        return " ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + "."
+
+    return [{"prompt": f"Draft: {words(rng.randint(40, 70))}\n\nImprove the draft.",
+             "completion": words(rng.randint(15, 40))} for _ in range(n)]
+
+
+def _timing_callback(times: list, tokens: list):
+    from transformers import TrainerCallback
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            self.t0, self.seen = time.perf_counter(), state.num_input_tokens_seen
+
+        def on_step_end(self, args, state, control, **kw):
+            times.append(time.perf_counter() - self.t0)
+            tokens.append(state.num_input_tokens_seen - self.seen)
+
+    return Timer()
+
+
+def run_seft(path: str, data: list[dict], cfg, n_steps: int, *, trl_head: bool) -> dict:
+    from seft.training import build_sft_trainer
+
+    times, tokens = [], []
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out:
+        trainer = build_sft_trainer(path, data, out, cfg, callbacks=[_timing_callback(times, tokens)])
+        if trl_head:
+            base = trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model
+            base.forward = base.forward.__func__.trl_forward
+        setup = time.perf_counter() - t0
+        trainer.args.max_steps = n_steps
+        trainer.train()
+    return {"setup": setup, "times": times, "tokens": tokens}
+
+
+def run_plain(path: str, batches: list[dict], cfg, device: str = "cpu") -> dict:
+    import contextlib
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    t0 = time.perf_counter()
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
+    # On a GPU the Trainer trains in bf16 autocast over fp32 weights; the loop does the same.
+    autocast = (torch.autocast(device, dtype=torch.bfloat16) if device != "cpu" else contextlib.nullcontext())
+    if cfg.lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                                 target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM"))
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.learning_rate)
+    setup = time.perf_counter() - t0
+    times, tokens = [], []
+    for batch in batches:
+        t = time.perf_counter()
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast:
+            loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                         labels=batch["labels"]).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if device != "cpu":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+        tokens.append(int(batch["attention_mask"].sum()))
+    return {"setup": setup, "times": times, "tokens": tokens}
+
+
+def loop_batches(path: str, data: list[dict], cfg, n: int) -> list[dict]:
+    """The first ``n`` batches seft's trainer would build (its tokenization, collator, order)."""
+    from seft.training import build_sft_trainer
+
+    with tempfile.TemporaryDirectory() as out:
+        trainer = build_sft_trainer(path, data, out, cfg)
+        it = iter(trainer.get_train_dataloader())
+        return [{k: v for k, v in next(it).items() if k in ("input_ids", "attention_mask", "labels")} for _ in range(n)]
+
+
+def throughput(result: dict, warmup: int) -> float:
+    return sum(result["tokens"][warmup:]) / sum(result["times"][warmup:])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["smollm2"], choices=["smollm2", "testbed"])
+    ap.add_argument("--modes", nargs="+", default=["full", "lora"], choices=["full", "lora"])
+    ap.add_argument("--steps", type=int, default=6, help="timed steps per variant")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--smollm2", help="folder of the model benchmarked as SmolLM2 (default: models:smollm2-135m-instruct)")
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available; bf16 there)")
+    ap.add_argument("--no-trl-head", dest="trl_head", action="store_false", help="leave out the TRL-head variant")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from seft.config.common import TrainConfig
+    from seft.config.testbed import TestbedConfig
+    from seft.data.shards import read_jsonl
+    from seft.models.registry import resolve_model_ref
+    from seft.testbed.build import run_testbed_build
+
+    import logging
+
+    logging.getLogger("seft").setLevel(logging.WARNING)  # no progress bars or per-step logs
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ceiling = matmul_ceiling(device=device)
+    peak = bf16_peak(torch.cuda.get_device_name()) if device != "cpu" else None
+    kind = "fp32" if device == "cpu" else f"{torch.cuda.get_device_name()} bf16"
+    print(f"torch threads {torch.get_num_threads()}, {kind} matmul ceiling {ceiling:.0f} GFLOP/s"
+          + (f", data-sheet peak {peak:.0f} TFLOP/s (MFU below is against it)" if peak else "") + "\n")
+    if peak:
+        ceiling = peak * 1e3
+    n_steps = args.warmup + args.steps
+    rows = []
+    for name in args.models:
+        if name == "smollm2":
+            path = args.smollm2 or str(resolve_model_ref("models:smollm2-135m-instruct"))
+            data = examples(args.batch * n_steps * 2)
+        else:  # the testbed's character tokenizer: its own prompts and reference answers
+            testbed = run_testbed_build(TestbedConfig())
+            path = str(testbed / "base_policy")
+            data = [{"prompt": r["prompt"], "completion": r["meta"]["reference"]}
+                    for r in read_jsonl(testbed / "dev.jsonl")][:args.batch * n_steps * 2]
+        for mode in args.modes:
+            cfg = TrainConfig(learning_rate=1e-5 if mode == "full" else 1e-4, batch_size=args.batch,
+                              max_length=args.max_length, lora=mode == "lora", save_steps=10_000, logging_steps=1_000)
+            batches = loop_batches(path, data, cfg, n_steps)
+            variants = {"plain loop": lambda: run_plain(path, batches, cfg, device),
+                        "seft train_sft": lambda: run_seft(path, data, cfg, n_steps, trl_head=False)}
+            if args.trl_head:
+                variants["seft, TRL's head"] = lambda: run_seft(path, data, cfg, n_steps, trl_head=True)
+            results = {v: [] for v in variants}
+            for _ in range(args.repeats):
+                for v, fn in variants.items():
+                    results[v].append(fn())
+            flops_per_token = (6 if mode == "full" else 4) * _count(path)  # LoRA: no weight gradients
+            plain = statistics.median(throughput(r, args.warmup) for r in results["plain loop"])
+            for v, rs in results.items():
+                tps = statistics.median(throughput(r, args.warmup) for r in rs)
+                step = statistics.median(statistics.median(r["times"][args.warmup:]) for r in rs)
+                first = statistics.median(r["times"][0] for r in rs)
+                setup = statistics.median(r["setup"] for r in rs)
+                share = flops_per_token * tps / 1e9 / ceiling
+                rows.append((name, mode, v, tps, tps / plain, step, first, setup, share))
+    print("| model | mode | variant | tokens/s | vs plain loop | step (s) | first step (s) | setup (s) | model FLOPs / ceiling |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, mode, v, tps, ratio, step, first, setup, share in rows:
+        print(f"| {name} | {mode} | {v} | {tps:.0f} | {ratio:.2f}x | {step:.2f} | {first:.2f} | {setup:.1f} | {share:.0%} |")
+    print(f"\nmedians of {args.repeats} repeats of {args.steps} timed steps after {args.warmup} warm-up steps; "
+          f"batch {args.batch} x up to {args.max_length} tokens")
+    return 0
+
+
+def _count(path: str) -> int:
+    """Parameters of the model at ``path`` (for the FLOPs column), without loading weights."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
+    return sum(p.numel() for p in model.parameters())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
