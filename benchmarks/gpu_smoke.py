@@ -69,8 +69,9 @@ def shaped_model(shape_dir: Path, out: Path, *, tiny: bool) -> Path:
     return out
 
 
-def smoke_run(model: Path, out: Path, *, tiny: bool) -> list[str]:
-    """The reduced SEFT run; returns its table of stages."""
+def smoke_run(model: Path, out: Path, *, tiny: bool, random_weights: bool) -> list[str]:
+    """The reduced SEFT run; returns its table of stages. With random weights the reviser writes
+    no tags, so its fallbacks (the drafts) are trained on: the same work, meaningless targets."""
     from seft.cli import main as seft
 
     sizes = ({"n_preferences": 32, "n_prompts": 64, "n_external": 16, "n_eval": 16, "n_eval_ood": 8, "n_dev": 8,
@@ -82,20 +83,33 @@ def smoke_run(model: Path, out: Path, *, tiny: bool) -> list[str]:
         f"reviser_train.base_model={model}", f"evolve.policy={model}", "reviser_train.train.epochs=1",
         f"evolve.prompts_per_round={per_round}", f"evolve.shard_size={per_round}",
         "evolve.phases=[{name: internal, source: internal, rounds: 1}, {name: external, source: external, rounds: 1}]",
-        "evolve.train.epochs=1", "testbed.cache_dir=" + str(out.parent / "testbed-cache")]
-    argv = ["run", str(ROOT / "configs" / "smollm2-testbed.yaml"), "--out", str(out)]
+        "evolve.train.epochs=1", "testbed.cache_dir=" + str(out.parent / "testbed-cache"),
+        f"evolve.include_fallbacks={str(random_weights).lower()}"]
+    argv = ["-q", "run", str(ROOT / "configs" / "smollm2-testbed.yaml"), "--out", str(out)]
     for s in sets:
         argv += ["--set", s]
     t0 = time.perf_counter()
     rc = seft(argv)
     wall = time.perf_counter() - t0
+    peak = _peak()
     lines = [f"seft run: exit {rc}, {wall:.0f} s wall", "",
-             "| training call | wall (s) | steps | tokens/s | precision |", "|---|---|---|---|---|"]
+             "| training call | wall (s) | steps | tokens/s | precision | MFU |", "|---|---|---|---|---|---|"]
     for f in sorted(out.rglob("train_metrics.json")):
         m = json.loads(f.read_text())
+        flops = (4 if m["lora"] else 6) * m["total_params"] * m["tokens_per_second"]  # LoRA: no weight gradients
+        mfu = f"{flops / (peak * 1e12):.1%}" if peak else "-"
         lines.append(f"| {f.parent.relative_to(out)} | {m['wall_seconds']:.1f} | {m['optimizer_steps']} | "
-                     f"{m['tokens_per_second']:.0f} | {m['precision']} |")
+                     f"{m['tokens_per_second']:.0f} | {m['precision']} | {mfu} |")
     return lines
+
+
+def _peak() -> float | None:
+    """The GPU's data-sheet bf16 peak in TFLOP/s; None on CPU or an unknown GPU."""
+    import torch
+
+    from revise_speed import bf16_peak
+
+    return bf16_peak(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
 
 
 def main(argv=None) -> int:
@@ -112,9 +126,8 @@ def main(argv=None) -> int:
         print(f"SmolLM2's shape and tokenizer -> {prepare(assets)}")
         return 0
 
-    import torch
-
     import revise_speed
+    import torch
     import train_speed
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -140,7 +153,7 @@ def main(argv=None) -> int:
     if "run" in args.parts:
         t0 = time.perf_counter()
         print("\n## 3. A reduced SEFT run (LoRA, hf backend)", flush=True)
-        print("\n".join(smoke_run(model, out / "run", tiny=args.tiny)))
+        print("\n".join(smoke_run(model, out / "run", tiny=args.tiny, random_weights=not args.model)))
         timings["SEFT run"] = time.perf_counter() - t0
     print("\n| part | wall (s) |\n|---|---|")
     for part, seconds in timings.items():

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 ASSETS=${SEFT_SMOKE_ASSETS:-.gpu_smoke}
 PY=${PYTHON:-python3}
 # What seft imports beyond torch, numpy, yaml, jinja2 and the rest of a CUDA image's usual set.
-WHEELS="trl datasets transformers tokenizers huggingface_hub peft accelerate safetensors dill multiprocess fsspec"
+WHEELS="trl datasets transformers tokenizers huggingface_hub httpx2 httpcore2 truststore hf-xet click peft accelerate safetensors dill multiprocess fsspec"
 
 if [[ "${1:-}" == "prepare" ]]; then
     mkdir -p "$ASSETS/wheels"
@@ -28,7 +28,8 @@ if [[ "${1:-}" == "prepare" ]]; then
     exit 0
 fi
 
-if compgen -G "$ASSETS/wheels/*.whl" >/dev/null; then
+# SEFT_SMOKE_WHEELS=0: use the packages already installed (e.g. to try the script on CPU with --tiny).
+if [[ "${SEFT_SMOKE_WHEELS:-1}" != 0 ]] && compgen -G "$ASSETS/wheels/*.whl" >/dev/null; then
     $PY -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/seft-smoke-site "$ASSETS"/wheels/*.whl
     export PYTHONPATH=/tmp/seft-smoke-site${PYTHONPATH:+:$PYTHONPATH}

@@ -16,11 +16,13 @@ Each variant trains ``--warmup`` steps, then ``--steps`` timed steps; throughput
 per second over the timed steps (the Trainer's own token count, and the same count in the loop).
 Variants alternate within each of ``--repeats`` rounds and the median is quoted, because this
 machine is shared. The last column puts the model's FLOPs per token (6N for a full fine-tune, 4N
-with LoRA: no weight gradients) against the fp32 matmul ceiling measured in the same process. Setup (tokenizing, loading) is reported apart from the steps.
+with LoRA: no weight gradients) against the fp32 matmul ceiling measured in the same process (on
+a GPU: against its data-sheet bf16 peak). Setup (tokenizing, loading) is reported apart from the steps.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import statistics
 import sys
@@ -138,6 +140,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-trl-head", dest="trl_head", action="store_false", help="leave out the TRL-head variant")
     args = ap.parse_args(argv)
 
+    import logging
+
     import torch
 
     from seft.config.common import TrainConfig
@@ -145,8 +149,6 @@ def main(argv=None) -> int:
     from seft.data.shards import read_jsonl
     from seft.models.registry import resolve_model_ref
     from seft.testbed.build import run_testbed_build
-
-    import logging
 
     logging.getLogger("seft").setLevel(logging.WARNING)  # no progress bars or per-step logs
     from datasets.utils.logging import disable_progress_bar
@@ -175,10 +177,10 @@ def main(argv=None) -> int:
             cfg = TrainConfig(learning_rate=1e-5 if mode == "full" else 1e-4, batch_size=args.batch,
                               max_length=args.max_length, lora=mode == "lora", save_steps=10_000, logging_steps=1_000)
             batches = loop_batches(path, data, cfg, n_steps)
-            variants = {"plain loop": lambda: run_plain(path, batches, cfg, device),
-                        "seft train_sft": lambda: run_seft(path, data, cfg, n_steps, trl_head=False)}
+            variants = {"plain loop": functools.partial(run_plain, path, batches, cfg, device),
+                        "seft train_sft": functools.partial(run_seft, path, data, cfg, n_steps, trl_head=False)}
             if args.trl_head:
-                variants["seft, TRL's head"] = lambda: run_seft(path, data, cfg, n_steps, trl_head=True)
+                variants["seft, TRL's head"] = functools.partial(run_seft, path, data, cfg, n_steps, trl_head=True)
             results = {v: [] for v in variants}
             for _ in range(args.repeats):
                 for v, fn in variants.items():
