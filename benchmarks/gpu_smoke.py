@@ -106,7 +106,6 @@ def smoke_run(model: Path, out: Path, *, tiny: bool, random_weights: bool) -> li
 def _peak() -> float | None:
     """The GPU's data-sheet bf16 peak in TFLOP/s; None on CPU or an unknown GPU."""
     import torch
-
     from revise_speed import bf16_peak
 
     return bf16_peak(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
