@@ -128,6 +128,8 @@ def test_run_with_baselines_then_compare(run_config, tmp_path):  # noqa: F811
     # SEFT up to round 2 costs more than up to round 1: one more round of training and revisions
     assert float(by["seft_final", "eval"]["gen_sequences"]) > float(by["seft_internal_only", "eval"]["gen_sequences"])
     assert (res / "compare.png").stat().st_size > 1000 and "seft_internal_external" in (res / "compare.md").read_text()
+    page = (res / "report.html").read_text()  # compare.md as a self-contained page, its chart inlined
+    assert "<h1>SEFT comparison</h1>" in page and "seft_internal_external" in page and "data:image/png" in page
 
     # two copies of the run = two "seeds": identical values give a zero-width t-interval
     two = run_compare(CompareConfig(runs=[str(out), str(out)], out=str(tmp_path / "cmp2")))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -76,6 +77,9 @@ def test_run_end_to_end_writes_the_contract(run_config, tmp_path, caplog, tiny_t
     report = (out / "report.md").read_text()
     assert "| seft_final |" in report and (out / "plots" / "score_by_round.png").stat().st_size > 1000
     assert "## Revision audit" in report and "| 3 | external |" in report
+    page = (out / "report.html").read_text()  # the same tables, plots inlined, and rows of every round
+    assert "<table>" in page and "data:image/png;base64," in page and 'src="plots/' not in page
+    assert {f'data-round="{k}"' for k in (1, 2, 3)} <= set(re.findall(r'data-round="\d+"', page))
     assert yaml.safe_load((out / "config.yaml").read_text())["evolve"]["prompts_per_round"] == 16
     # drafts of round 2 are fresh prompts, not round 1's
     ids = [{json.loads(x)["id"] for x in (out / "rounds" / f"round_0{k}" / "drafts.jsonl").read_text().splitlines()}

@@ -56,6 +56,9 @@ COMMANDS = [
             "as a verified fp32 safetensors folder; configs refer to it as models:NAME.", positional="name"),
     Command("eval", "seft.evaluation.bench:run_eval", "seft.config.evaluation:EvalConfig",
             "Answer a prompt set (alpaca_eval, mt_bench or a file) with a model and grade the answers with a judge."),
+    Command("report", "seft.report.html:run_report", "seft.config.report:ReportConfig",
+            "Rebuild a finished run's report.html: its tables and plots, and a browsable sample of drafts "
+            "against revisions with the changes marked (older runs included).", positional="run_dir"),
     Command("export", "seft.runs.export:run_export", "seft.config.export:ExportConfig",
             "Write one round's policy of a run directory (default: the final round) as a plain model folder "
             "with a model card.", ("round", "merge"), positional="run_dir"),

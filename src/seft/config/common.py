@@ -39,6 +39,7 @@ class TrainConfig:
     batch_size: int = field(32, min=1, help="Sequences per device per step.")
     grad_accum: int = field(1, min=1, help="Gradient accumulation steps (effective batch = batch_size x grad_accum x processes).")
     max_length: int = field(256, min=8, help="Longest training sequence in tokens; longer ones are truncated.")
+    group_by_length: bool = field(False, help="Batch examples of similar length together (the epoch's order stays random, in groups of 50 batches): less padding to compute (on the demo's reviser data padding falls from 27% of the positions to 1%, a step takes ~20% less time). Off by default: it also groups examples by kind (a KEEP target is a short tag, a MAJOR target a whole answer), and on the demo that made the reviser markedly worse (round 1: 18% of drafts improved instead of 44%, harm 7% instead of 3%). SFT calls only; DPO and ORPO batches stay random.")
     lora: bool = field(False, help="Train a LoRA adapter instead of all weights.")
     lora_r: int = field(16, min=1, help="LoRA rank.")
     lora_alpha: int = field(32, min=1, help="LoRA scaling (alpha).")

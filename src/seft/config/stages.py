@@ -7,6 +7,7 @@ from typing import Any
 
 from .common import DATA_FORMATS, FORMATS_HELP, AuditConfig, GenerationConfig, JudgeConfig, TrackingConfig, TrainConfig
 from .core import field
+from .report import HtmlReportConfig
 from .reviser import ReviseConfig, ReviserDataConfig, ReviserTrainConfig
 from .testbed import TestbedConfig
 
@@ -61,6 +62,7 @@ class RunConfig:
     force: bool = field(False, help="Start the run directory over even if it holds a run with another config.")
     launcher: str | None = field(None, help="The `launcher` of every training section that sets none (reviser_train.train, evolve.train, baseline_train): e.g. 'accelerate launch --config_file configs/accelerate/deepspeed_zero3.yaml' trains on every GPU in launched processes while this one generates, evaluates and writes the run (README: Running on GPUs). null: train in this process.")
     tracking: TrackingConfig = field(default_factory=TrackingConfig, help="Experiment tracking of the whole run as one tracked run: every training call (reviser, each round, each baseline) logs its loss and learning rate as <stage>/train/..., and every round its scores, revision levels and audit as seft/... with the round as the step. E.g. --set tracking.backend=tensorboard, then `tensorboard --logdir RUN/tracking`.")
+    html: HtmlReportConfig = field(default_factory=HtmlReportConfig, help="What RUN/report.html shows (written with report.md; `seft report RUN` rebuilds it).")
     testbed: TestbedConfig = field(default_factory=TestbedConfig, help="The offline testbed the default run uses.")
     reviser_data: ReviserDataConfig = field(default_factory=ReviserDataConfig, help="Reviser training data.")
     reviser_train: ReviserTrainConfig = field(default_factory=ReviserTrainConfig, help="Reviser training.")

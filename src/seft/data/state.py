@@ -50,9 +50,11 @@ def open_run_dir(out: Path, cfg, *, force: bool) -> RunState:
 
         old = yaml.safe_load(cfg_path.read_text())
         new = to_dict(cfg)
-        # `force` is an action, `out` a location (a moved run directory is still the same run) and
-        # tracking only where metrics are shown: a resumed run may switch it on.
-        changed = [k for k in diff_configs(old, new) if k not in ("force", "out") and "tracking" not in k.split(".")]
+        # `force` is an action, `out` a location (a moved run directory is still the same run),
+        # tracking only where metrics are shown (a resumed run may switch it on) and html what
+        # the page shows of the finished files.
+        changed = [k for k in diff_configs(old, new) if k not in ("force", "out")
+                   and not {"tracking", "html"} & set(k.split("."))]
         if changed:
             raise ConfigMismatch(
                 f"{out} holds a run with a different config (changed: {', '.join(changed)}); "

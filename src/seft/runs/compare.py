@@ -162,7 +162,9 @@ def run_rows(run: Path, *, include_rounds: bool = False, seed: int = 0) -> list[
 
 def run_compare(cfg: CompareConfig) -> Path:
     """Write compare.md, compare.csv and compare.png into ``cfg.out``; returns ``cfg.out``."""
+    from ..config.report import HtmlReportConfig
     from ..report.compare import write_compare
+    from ..report.html import write_html_report
     from ..report.summary import collect_rounds
 
     if not cfg.runs:
@@ -179,5 +181,6 @@ def run_compare(cfg: CompareConfig) -> Path:
     sweeps = [json.loads(p.read_text()) for r in runs for p in [r / SWEEP_FILE] if p.exists()]
     write_compare(out, per_run, main_set=cfg.main_set, scaling=[s["scaling"] for s in summaries if "scaling" in s],
                   sweep=sweeps[0] if sweeps else None, rounds=[collect_rounds(r) for r in runs])
-    log.info("comparison of %d run(s) -> %s", len(runs), out / "compare.md")
+    write_html_report(out, HtmlReportConfig(), markdown_file="compare.md", title="SEFT comparison")
+    log.info("comparison of %d run(s) -> %s (and report.html)", len(runs), out / "compare.md")
     return out

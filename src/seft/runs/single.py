@@ -92,6 +92,7 @@ def run_single(cfg: RunConfig) -> Path:
     if cfg.with_baselines and NO_DRAFTS in cfg.baselines:
         baselines[NO_DRAFTS] = _run_no_drafts(cfg, state)
     log_metrics(cfg.tracking, baselines, 0, "baselines")  # baselines/<method>/<set>/score
+    from ..report.html import write_html_report
     from ..report.summary import collect_rounds, write_report, write_summary
 
     summary = write_summary(out, cfg.evolve)
@@ -104,8 +105,9 @@ def run_single(cfg: RunConfig) -> Path:
     # policy is the one evolved, not when a real model is (configs/smollm2-testbed.yaml).
     uses_base = testbed is not None and Path(cfg.evolve.policy) == testbed / "base_policy"
     write_report(out, summary, testbed if uses_base else None)
+    write_html_report(out, cfg.html, rounds=collect_rounds(out))
     state.mark("complete")
-    log.info("run complete: %s", out / "report.md")
+    log.info("run complete: %s (and report.html)", out / "report.md")
     return out
 
 

@@ -51,6 +51,8 @@ def _sft_config(cfg: TrainConfig, ckpt_dir: Path):
     return SFTConfig(
         **trainer_arguments(cfg, ckpt_dir),
         max_length=cfg.max_length, packing=False,
+        # lengths come from the tokenized `input_ids`; preference trainers' rows have none, so SFT only
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         completion_only_loss=True,  # explicit, though it is TRL's default for prompt/completion data
     )
 
