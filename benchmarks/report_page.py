@@ -56,11 +56,14 @@ def self_test(page: Path, level: str, text: str, browser: str | None = None) -> 
     return json.loads(m.group(1))
 
 
-def screenshot(page: Path, png: Path, *, width: int = 1280, height: int = 1800, browser: str | None = None) -> Path:
+def screenshot(page: Path, png: Path, *, width: int = 1280, height: int = 1800, anchor: str = "",
+               browser: str | None = None) -> Path:
+    """A ``width`` x ``height`` PNG of the page, scrolled to ``#anchor`` when given."""
     browser = browser or find_browser()
     png.parent.mkdir(parents=True, exist_ok=True)
-    _chromium(browser, f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={png.resolve()}",
-              page.resolve().as_uri())
+    _chromium(browser, f"--window-size={width},{height}", "--hide-scrollbars", "--virtual-time-budget=3000",
+              f"--screenshot={png.resolve()}",
+              page.resolve().as_uri() + (f"#{anchor}" if anchor else ""))
     return png
 
 
@@ -99,6 +102,8 @@ def main(argv=None) -> int:
     ap.add_argument("run", help="run directory (with --fake: where to write the synthetic one)")
     ap.add_argument("--fake", type=int, help="first write a synthetic run of this many revisions")
     ap.add_argument("--screenshot", help="also save a 1280-px wide screenshot here (PNG)")
+    ap.add_argument("--anchor", default="", help="scroll the screenshot to this id (e.g. revisions)")
+    ap.add_argument("--height", type=int, default=1800, help="the screenshot's height in pixels")
     ap.add_argument("--level", default="MINOR", help="the level the self-test keeps")
     ap.add_argument("--search", default="the", help="the text the self-test searches")
     args = ap.parse_args(argv)
@@ -121,7 +126,7 @@ def main(argv=None) -> int:
     print(f"| {page} | {page.stat().st_size / 1024:.0f} KiB | {build:.2f} s | {result['load_ms']} ms | "
           f"{result['rows']} | {result['level']} | {result['level_and_search']} |")
     if args.screenshot:
-        print(f"screenshot -> {screenshot(page, Path(args.screenshot))}")
+        print(f"screenshot -> {screenshot(page, Path(args.screenshot), height=args.height, anchor=args.anchor)}")
     return 0
 
 
