@@ -35,7 +35,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT / "benchmarks")]
 SHAPE_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja",
                "generation_config.json")
 TINY_SHAPE = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
-              "num_key_value_heads": 2, "head_dim": 16}
+              "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 2048}
 
 
 def prepare(assets: Path) -> Path:
@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     if "train" in args.parts:
         t0 = time.perf_counter()
         print("\n## 1. Training: plain loop against train_sft", flush=True)
-        steps = ["--steps", "2", "--warmup", "1", "--batch", "4"] if args.tiny else ["--steps", "10", "--warmup", "3",
+        steps = ["--steps", "2", "--warmup", "1", "--batch", "4", "--max-length", "512"] if args.tiny else ["--steps", "10", "--warmup", "3",
                                                                                     "--batch", "32", "--max-length", "256"]
         train_speed.main(["--smollm2", str(model), "--repeats", "1", "--no-trl-head", *steps])
         timings["training benchmark"] = time.perf_counter() - t0
