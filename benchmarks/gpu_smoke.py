@@ -139,8 +139,8 @@ def main(argv=None) -> int:
     if "train" in args.parts:
         t0 = time.perf_counter()
         print("\n## 1. Training: plain loop against train_sft", flush=True)
-        steps = ["--steps", "2", "--warmup", "1", "--batch", "4", "--max-length", "512"] if args.tiny else ["--steps", "10", "--warmup", "3",
-                                                                                    "--batch", "32", "--max-length", "256"]
+        steps = (["--steps", "2", "--warmup", "1", "--batch", "4", "--max-length", "512"] if args.tiny else
+                 ["--steps", "10", "--warmup", "3", "--batch", "32", "--max-length", "256"])
         train_speed.main(["--smollm2", str(model), "--repeats", "1", "--no-trl-head", *steps])
         timings["training benchmark"] = time.perf_counter() - t0
     if "revise" in args.parts:
