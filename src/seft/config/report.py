@@ -21,6 +21,6 @@ class HtmlReportConfig:
 @dataclass
 class ReportConfig:
     """``seft report RUN_DIR``: rebuild a finished run's ``report.html`` (older runs included)."""
-    run_dir: str | None = field(None, help="Run directory made by `seft run` or `seft evolve` (the one holding rounds/ and eval/summary.json).")
+    run_dir: str | None = field(None, help="Run directory made by `seft run` or `seft evolve` (the one holding rounds/ and report.md; with several seeds, one of its seed_<k>/ folders).")
     html: HtmlReportConfig = field(default_factory=HtmlReportConfig, help="What the page shows.")
     out: str | None = field(None, help="Where to write the page (default: RUN_DIR/report.html).")

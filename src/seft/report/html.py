@@ -189,7 +189,9 @@ def run_report(cfg) -> Path:
         raise ConfigError("run_dir: required (seft report RUN_DIR)")
     out = Path(cfg.run_dir)
     if not (out / "rounds").is_dir() and not (out / "report.md").is_file():
-        raise FileNotFoundError(f"run_dir: {out} holds neither rounds/ nor report.md; is it a run directory?")
+        raise FileNotFoundError(f"run_dir: {out} holds neither rounds/ nor report.md; is it a run directory? "
+                                "(a run of several seeds has one per seed_<k>/ folder, and its comparison "
+                                "writes compare/report.html)")
     path = write_html_report(out, cfg.html, rounds=collect_rounds(out), dest=Path(cfg.out) if cfg.out else None)
     import logging
 
