@@ -65,3 +65,23 @@ def test_heads_it_does_not_cover_are_left_to_trl(tiny_model_dir):
     model.forward = model.forward  # an instance attribute, as TRL leaves it
     model.config.final_logit_softcapping = 30.0  # a transform after the matmul: TRL's head applies it
     assert not project_labelled_positions(model)
+
+
+def test_a_batch_too_large_for_full_logits_goes_to_trls_tiled_head(tiny_model_dir, tmp_path, monkeypatch):
+    from seft.training import lm_head
+
+    cfg = TrainConfig(max_steps=1, batch_size=4, max_length=64, save_steps=100)
+    trainer = build_sft_trainer(tiny_model_dir, EXAMPLES, tmp_path / "out", cfg)
+    model = trainer.model
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(EXAMPLES))])
+    batch = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "labels")}
+    calls = []
+    trl_forward = model.forward.__func__.trl_forward
+    monkeypatch.setattr(lm_head, "_labelled_forward", lambda *a, **k: calls.append("ours") or trl_forward(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"],
+        fused_lm_head=True))
+    model(**batch, fused_lm_head=True)
+    assert calls == ["ours"]
+    monkeypatch.setattr(lm_head, "MAX_LOGITS", 0)  # any labelled position is now too many
+    model(**batch, fused_lm_head=True)
+    assert calls == ["ours"]  # TRL's head answered the second call
