@@ -101,10 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"Same as --set {cmd.positional}=VALUE.")
         else:
             p.add_argument("config", nargs="?", help="YAML config file (optional; defaults are the embedded demo).")
-        p.add_argument("--out", help="Output folder (same as --set out=DIR).")
+        settings = {f.name for f in dataclasses.fields(_load(cmd.config))}
+        if "out" in settings:  # only the flags the command's config has
+            p.add_argument("--out", help="Output path (same as --set out=PATH).")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="Override one setting, e.g. --set seed=3 (repeatable).")
-        p.add_argument("--force", action="store_true", help="Start over / overwrite (same as --set force=true).")
+        if "force" in settings:
+            p.add_argument("--force", action="store_true", help="Start over / overwrite (same as --set force=true).")
         p.add_argument("--print-config", action="store_true", help="Print the resolved config and exit.")
         if cmd.dry_run:
             p.add_argument("--dry-run", action="store_true",
@@ -148,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd.positional and args.config is not None:  # first, so an explicit --set still wins
         overrides.insert(0, f"{cmd.positional}={args.config}")
         config_path = None
-    if args.out:
+    if getattr(args, "out", None):
         overrides.append(f"out={args.out}")
-    if args.force:
+    if getattr(args, "force", False):
         overrides.append("force=true")
     for key in cmd.shortcuts:
         if getattr(args, f"shortcut_{key}") is not None:
