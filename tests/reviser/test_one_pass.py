@@ -59,8 +59,18 @@ def test_one_pass_equals_two_passes(reviser, tiny_testbed, margin):
     assert [[r.get(f) for f in fields] for r in one] == [[r.get(f) for f in fields] for r in two]
     levels = {r["level"] for r in one}
     # the reviser learned its tags (this tiny one never says KEEP: the engine's stop at a KEEP tag is
-    # tested in tests/generation/test_speculative.py), and one output has none (a fallback)
-    assert {"MINOR", "MAJOR", None} <= levels, levels
+    # tested in tests/generation/test_speculative.py)
+    assert {"MINOR", "MAJOR"} <= levels, levels
+    # Outputs with no tag (fallbacks), made certain: under tags where MAJOR is spelled otherwise,
+    # every line the reviser opens with [MAJOR] is no tag at all. Both engines must agree there too.
+    renamed = {**TAGS, "MAJOR": "[HUGE]"}
+    budget = tag_token_budget(reviser.tokenizer, renamed)
+    few = recs[:48]
+    one_r = revise_drafts(reviser, few, ReviseConfig(keep_margin=margin, tags=renamed), tag_budget=budget)
+    two_r = revise_drafts(reviser, few, ReviseConfig(keep_margin=margin, tags=renamed, engine="two_pass"),
+                          tag_budget=budget)
+    assert [[r.get(f) for f in fields] for r in one_r] == [[r.get(f) for f in fields] for r in two_r]
+    assert any(r["level"] is None and r["fallback"] for r in one_r)
     if margin is not None:
         scored = [(a, b) for a, b in zip(one, two) if "logprob_draft" in b]
         assert scored and all(a["logprob_draft"] == pytest.approx(b["logprob_draft"], abs=1e-3)
