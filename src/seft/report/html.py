@@ -172,8 +172,8 @@ def write_html_report(out: Path, cfg, *, markdown_file: str = "report.md", title
         n = max(sum(levels.values()), 1)
         per_round.append({"round": m["round"], "phase": m.get("phase"), "source": m.get("source"),
                           "levels": [(lv, levels.get(lv, 0), levels.get(lv, 0) / n) for lv in ("KEEP", "MINOR", "MAJOR", "none")],
-                          "sampled": len(sampled), "seen": sum(seen.values())})
-        total += sum(seen.values())
+                          "sampled": len(sampled), "seen": sum(seen.values()) or sum(levels.values())})
+        total += per_round[-1]["seen"]
     context = {"title": title or f"SEFT run {out.name}", "body": body, "rounds": per_round, "rows": rows,
                "total": total, "groups": GROUPS, "outcomes": (*OUTCOMES, "unjudged"),
                "rows_per_level": cfg.rows_per_level, "seed": cfg.seed}
