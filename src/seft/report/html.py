@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 import random
 import re
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,8 @@ from ..data.io import atomic_write_text
 
 __all__ = ["GROUPS", "OUTCOMES", "audit_outcome", "embed_images", "render_html", "row_group", "run_report",
            "sample_rows", "word_diff", "write_html_report"]
+
+log = logging.getLogger(__name__)
 
 GROUPS = ("KEEP", "MINOR", "MAJOR", "fallback")
 OUTCOMES = ("preserved", "improved", "harmed", "unchanged")
@@ -193,7 +196,5 @@ def run_report(cfg) -> Path:
                                 "(a run of several seeds has one per seed_<k>/ folder, and its comparison "
                                 "writes compare/report.html)")
     path = write_html_report(out, cfg.html, rounds=collect_rounds(out), dest=Path(cfg.out) if cfg.out else None)
-    import logging
-
-    logging.getLogger(__name__).info("report -> %s", path)
+    log.info("report -> %s", path)
     return path
