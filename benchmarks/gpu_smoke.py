@@ -91,7 +91,9 @@ def smoke_run(model: Path, out: Path, *, tiny: bool, random_weights: bool) -> li
     t0 = time.perf_counter()
     rc = seft(argv)
     wall = time.perf_counter() - t0
-    peak = _peak()
+    from revise_speed import bf16_peak
+
+    peak = bf16_peak()
     lines = [f"seft run: exit {rc}, {wall:.0f} s wall", "",
              "| training call | wall (s) | steps | tokens/s | precision | MFU |", "|---|---|---|---|---|---|"]
     for f in sorted(out.rglob("train_metrics.json")):
@@ -103,12 +105,6 @@ def smoke_run(model: Path, out: Path, *, tiny: bool, random_weights: bool) -> li
     return lines
 
 
-def _peak() -> float | None:
-    """The GPU's data-sheet bf16 peak in TFLOP/s; None on CPU or an unknown GPU."""
-    import torch
-    from revise_speed import bf16_peak
-
-    return bf16_peak(torch.cuda.get_device_name()) if torch.cuda.is_available() else None
 
 
 def main(argv=None) -> int:

@@ -159,19 +159,20 @@ def matmul_ceiling(size: int = 1536, repeats: int = 5, device: str = "cpu") -> f
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0, "A10": 125.0}
 
 
-def bf16_peak(device_name: str) -> float | None:
-    """The data-sheet bf16 peak of a GPU from its name (``NVIDIA H200`` -> 989), or None if unknown."""
-    for key in sorted(BF16_PEAK_TFLOPS, key=len, reverse=True):
-        if key in device_name:
-            return BF16_PEAK_TFLOPS[key]
-    return None
+def bf16_peak(device: str = "cuda") -> float | None:
+    """The data-sheet bf16 peak (TFLOP/s) of the GPU ``device`` runs on, from its name
+    (``NVIDIA H200`` -> 989); None on CPU or for a GPU not in the table."""
+    import torch
+
+    if device == "cpu" or not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    return next((BF16_PEAK_TFLOPS[k] for k in sorted(BF16_PEAK_TFLOPS, key=len, reverse=True) if k in name), None)
 
 
 def _mfu(gflops: float, device: str) -> str:
     """``, MFU x% of the GPU's bf16 peak`` on a GPU whose peak is known; empty on CPU."""
-    import torch
-
-    peak = bf16_peak(torch.cuda.get_device_name()) if device != "cpu" else None
+    peak = bf16_peak(device)
     return f", MFU {gflops / (peak * 1e3):.1%} of the {peak:.0f} TFLOP/s bf16 peak" if peak else ""
 
 

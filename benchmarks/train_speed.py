@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     disable_progress_bar()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     ceiling = matmul_ceiling(device=device)
-    peak = bf16_peak(torch.cuda.get_device_name()) if device != "cpu" else None
+    peak = bf16_peak(device)
     kind = "fp32" if device == "cpu" else f"{torch.cuda.get_device_name()} bf16"
     print(f"torch threads {torch.get_num_threads()}, {kind} matmul ceiling {ceiling:.0f} GFLOP/s"
           + (f", data-sheet peak {peak:.0f} TFLOP/s (MFU below is against it)" if peak else "") + "\n")
