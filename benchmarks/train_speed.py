@@ -60,6 +60,7 @@ def _timing_callback(times: list, tokens: list):
 
 
 def run_seft(path: str, data: list[dict], cfg, n_steps: int, *, trl_head: bool) -> dict:
+    from seft.models.loading import unwrap_peft
     from seft.training import build_sft_trainer
 
     times, tokens = [], []
@@ -67,7 +68,7 @@ def run_seft(path: str, data: list[dict], cfg, n_steps: int, *, trl_head: bool) 
     with tempfile.TemporaryDirectory() as out:
         trainer = build_sft_trainer(path, data, out, cfg, callbacks=[_timing_callback(times, tokens)])
         if trl_head:
-            base = trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model
+            base = unwrap_peft(trainer.model)
             base.forward = base.forward.__func__.trl_forward
         setup = time.perf_counter() - t0
         trainer.args.max_steps = n_steps

@@ -101,12 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help=f"Same as --set {cmd.positional}=VALUE.")
         else:
             p.add_argument("config", nargs="?", help="YAML config file (optional; defaults are the embedded demo).")
-        settings = {f.name for f in dataclasses.fields(_load(cmd.config))}
-        if "out" in settings:  # only the flags the command's config has
+        defaults = {f.name: f.default for f in dataclasses.fields(_load(cmd.config))}
+        if "out" in defaults:  # only the flags the command's config has
             p.add_argument("--out", help="Output path (same as --set out=PATH).")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="Override one setting, e.g. --set seed=3 (repeatable).")
-        if "force" in settings:
+        if "force" in defaults:
             p.add_argument("--force", action="store_true", help="Start over / overwrite (same as --set force=true).")
         p.add_argument("--print-config", action="store_true", help="Print the resolved config and exit.")
         if cmd.dry_run:
@@ -116,7 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
                            "model configs and tokenizers, the output folder) and print the plan: stages, rounds, prompts "
                            "per round, examples, training steps, judge calls. Writes nothing. `seft run` makes the same "
                            "checks before it starts.")
-        defaults = {f.name: f.default for f in dataclasses.fields(_load(cmd.config))}
         for key in cmd.shortcuts:
             flag = f"--{key.replace('_', '-')}"
             if isinstance(defaults[key], bool):  # a switch: --with-baselines

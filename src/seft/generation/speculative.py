@@ -234,8 +234,9 @@ def _hooked(logits, hook, active: list[int], rows: list[_Row], props: list[list[
 
 def _forward_params(model) -> set[str]:
     """The keyword arguments the causal LM's forward takes (through a PEFT wrapper's **kwargs)."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return set(inspect.signature(inner.forward).parameters)
+    from ..models.loading import unwrap_peft
+
+    return set(inspect.signature(unwrap_peft(model).forward).parameters)
 
 
 def _cache_of(res):

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["ADAPTER_CONFIG", "adapter_base_path", "count_parameters", "is_adapter_dir", "load_model_and_tokenizer",
-           "load_tokenizer", "local_or_hub", "quiet_library_noise", "resolve_precision"]
+           "load_tokenizer", "local_or_hub", "quiet_library_noise", "resolve_precision", "unwrap_peft"]
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -114,6 +114,11 @@ def resolve_precision(precision: str) -> str:
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return "bf16"
     return "fp32"
+
+
+def unwrap_peft(model):
+    """The causal LM inside a PEFT wrapper (its LoRA layers in place), or ``model`` itself."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def count_parameters(model) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..config.common import TrainConfig
 from ..models.chat import check_stop_token, prompt_messages
-from ..models.loading import local_or_hub, quiet_library_noise
+from ..models.loading import local_or_hub, quiet_library_noise, unwrap_peft
 from .common import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -87,8 +87,7 @@ def build_sft_trainer(model_path: str | Path, examples: list[dict], out_dir: str
             processing_class=tokenizer, peft_config=peft_config,
             callbacks=[counting_callback(), *tracking_callbacks(cfg), *(callbacks or [])])
     end_completions_at_stop(trainer, stop_ids, cfg.max_length)  # one end of turn, nothing after it
-    model = trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model
-    project_labelled_positions(model)  # off Triton devices, TRL's head projects every position
+    project_labelled_positions(unwrap_peft(trainer.model))  # off Triton devices, TRL's head projects every position
     finish_setup(trainer, len(rows), cfg.max_length)
     return trainer
 
