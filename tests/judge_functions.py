@@ -27,3 +27,26 @@ def out_of_range(record: dict, response: str):
 
 
 NOT_CALLABLE = 3
+
+
+CALLS: list[int] = []  # how many items each call of `counted_length` and `batched_length` scored
+
+
+def counted_length(record: dict, response: str) -> float:
+    CALLS.append(1)
+    return min(len(response), 10) / 10
+
+
+def batched_length(records: list, responses: list) -> list:
+    CALLS.append(len(records))
+    return [min(len(r), 10) / 10 for r in responses]
+
+
+batched_length.batched = True
+
+
+def batched_wrong_length(records: list, responses: list) -> list:
+    return [0.5]
+
+
+batched_wrong_length.batched = True

@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),
     ("generation", "training"),  # the two engines, both on models/
     ("testbed",),                # the offline world: tasks, writers, the tiny base policy
+    ("worlds",),                 # the IF world (real instructions, IFEval checkers) and the one build entry
     ("judges",),
     ("evaluation",),             # metrics, the runner, benchmark prompt sets, the revision audit
     ("reviser",),                # `seft revise` audits its revisions with a judge

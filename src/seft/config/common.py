@@ -82,7 +82,7 @@ class GenerationConfig:
 class JudgeConfig:
     """Which judge scores and compares responses, and how an API judge is called."""
     kind: str = field("testbed", choices=("testbed", "reward_model", "openai", "python"), help="testbed: the verifiable scorer; reward_model: a local sequence-classification checkpoint; openai: an LLM behind any OpenAI-compatible /chat/completions endpoint (vLLM, llama.cpp server, hosted APIs); python: your own function, see `function`.")
-    function: str | None = field(None, help="python: 'package.module:name' of a scorer (record, response) -> float in [0, 1] or None (no judgment), called once per item; `record` is the prompt record (id, prompt, meta: put references or constraints there). Importable from the working directory or PYTHONPATH.")
+    function: str | None = field(None, help="python: 'package.module:name' of a scorer (record, response) -> float in [0, 1] or None (no judgment), called once per item (or once per batch with lists, when the function has `batched = True`); `record` is the prompt record (id, prompt, meta: put references or constraints there). Importable from the working directory or PYTHONPATH. Scores are cached (cache_dir), keyed by the function, its module's source and the item. seft.worlds.scoring:strict / loose / strict_all score IFEval and IFBench records.")
     model: str | None = field(None, help="reward_model: checkpoint folder or hub id; openai: the model name sent with each request.")
     base_url: str = field("http://127.0.0.1:8000/v1", help="openai: the API root; requests go to {base_url}/chat/completions.")
     api_key_env: str = field("OPENAI_API_KEY", help="openai: name of the environment variable holding the API key (sent as a Bearer token when set; local servers need none). The key itself is never part of a config, a log or the cache.")
@@ -93,8 +93,8 @@ class JudgeConfig:
     concurrency: int = field(8, min=1, help="openai: requests in flight at once.")
     temperature: float = field(0.0, min=0.0, help="openai: judge sampling temperature (0: as deterministic as the server allows).")
     max_tokens: int = field(1024, min=1, help="openai: longest judge reply in tokens (single grading writes a short assessment first).")
-    cache_dir: str = field("~/.cache/seft/judgments", help="openai: where judge replies are cached, so a rerun costs nothing (env SEFT_CACHE overrides the ~/.cache/seft prefix).")
-    use_cache: bool = field(True, help="openai: read and write the reply cache.")
+    cache_dir: str = field("~/.cache/seft/judgments", help="openai and python: where judge replies are cached, so a rerun costs nothing (env SEFT_CACHE overrides the ~/.cache/seft prefix).")
+    use_cache: bool = field(True, help="openai and python: read and write the reply cache.")
     batch_size: int = field(8, min=1, help="reward_model: sequences per forward pass.")
     max_length: int | None = field(None, min=8, help="reward_model: longest (prompt + response) in tokens, truncated from the left so the response survives; null: the model's limit.")
 

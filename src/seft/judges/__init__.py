@@ -50,7 +50,7 @@ def get_judge(cfg_or_name: "str | JudgeConfig | dict[str, Any]") -> Judge:
         return RewardModelJudge(cfg.model, batch_size=cfg.batch_size, max_length=cfg.max_length)
     if cfg.kind == "python":
         from .python import PythonJudge
-        return PythonJudge(cfg.function)
+        return PythonJudge(cfg.function, cache_dir=cfg.cache_dir, use_cache=cfg.use_cache)
     if cfg.kind == "openai":
         from .openai_compatible import OpenAIJudge
         return OpenAIJudge(cfg)

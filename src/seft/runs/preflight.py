@@ -90,7 +90,9 @@ def preflight(cfg: RunConfig) -> Preflight:
     if uses_testbed(cfg):
         testbed, built = resolve_out(cfg.testbed), is_built(cfg.testbed)
         if not built:
-            pf.notes.append(f"the testbed is built first ({testbed}; {cfg.testbed.pretrain_steps} pretraining steps); "
+            what = (f"{cfg.testbed.pretrain_steps} pretraining steps" if cfg.testbed.world == "testbed" else
+                    f"{cfg.testbed.n_preferences + cfg.testbed.n_external} base answers from {cfg.testbed.if_world.base_model}")
+            pf.notes.append(f"the {cfg.testbed.world} world is built first ({testbed}; {what}); "
                             "its files are not checked before that")
     rc = resolve_paths(cfg, testbed)
 

@@ -17,12 +17,14 @@ from ..data.state import open_run_dir
 from ..evolution.evolve import run_evolve, schedule
 from ..reviser.data import run_reviser_data
 from ..reviser.train import run_reviser_train
-from ..testbed.build import run_testbed_build
 from ..tracking import log_metrics, stage_name
+from ..worlds.build import build_world
 from .baseline_runs import NO_DRAFTS, run_baselines
 from .scaling import scaling_points, scaling_runs
 
-__all__ = ["resolve_paths", "run_single", "uses_testbed"]
+__all__ = ["IF_JUDGE", "resolve_paths", "run_single", "uses_testbed"]
+
+IF_JUDGE = "seft.worlds.scoring:strict"  # the IF world's judge when a config names none
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +48,19 @@ def resolve_paths(cfg: RunConfig, testbed: Path | None) -> RunConfig:
         return dataclasses.replace(train, tracking=dataclasses.replace(track, stage=stage_name(track.stage, stage) or None))
 
     tb = (lambda name: testbed / name) if testbed else (lambda name: None)
+    # The IF world has no policy of its own: its base model wrote the preference set's answers.
+    world_policy = tb("base_policy") if cfg.testbed.world == "testbed" else (cfg.testbed.if_world.base_model if testbed else None)
+    judge = ev.judge
+    if testbed and cfg.testbed.world == "if" and judge.kind == "testbed":  # the world's own scorer
+        judge = dataclasses.replace(judge, kind="python", function=IF_JUDGE)
     rd = dataclasses.replace(rd, preferences=pick(rd.preferences, tb("preferences.jsonl")),
                              out=pick(rd.out, out / "reviser" / "data.jsonl"))
-    rt = dataclasses.replace(rt, data=pick(rt.data, rd.out), base_model=pick(rt.base_model, tb("base_policy")),
+    rt = dataclasses.replace(rt, data=pick(rt.data, rd.out), base_model=pick(rt.base_model, world_policy),
                              out=pick(rt.out, out / "reviser" / "model"), train=tracked(launched(rt.train), "reviser"))
     eval_sets = ev.eval_sets or ({"eval": str(testbed / "eval.jsonl"), "eval_ood": str(testbed / "eval_ood.jsonl")}
                                  if testbed else {})
     ev = dataclasses.replace(
-        ev, policy=pick(ev.policy, tb("base_policy")), reviser=pick(ev.reviser, rt.out),
+        ev, policy=pick(ev.policy, world_policy), reviser=pick(ev.reviser, rt.out), judge=judge,
         prompts=pick(ev.prompts, f"testbed:{testbed}" if testbed else None),
         external=pick(ev.external, tb("external.jsonl")), eval_sets=eval_sets, out=pick(ev.out, out),
         # One source of truth for tags and template: the reviser learned the data stage's.
@@ -78,7 +85,7 @@ def run_single(cfg: RunConfig) -> Path:
     if state.done("complete"):
         log.info("%s is complete; nothing to do (use --force to start over)", out)
         return out
-    testbed = run_testbed_build(cfg.testbed) if uses_testbed(cfg) else None
+    testbed = build_world(cfg.testbed) if uses_testbed(cfg) else None
     cfg = resolve_paths(cfg, testbed)
     if not state.done("reviser_data"):
         run_reviser_data(cfg.reviser_data)

@@ -15,6 +15,7 @@ import shutil
 import statistics
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..config.core import to_dict
 from ..config.testbed import TestbedConfig
@@ -27,7 +28,7 @@ from .splits import derive_seed, example_stream, prompt_stream, take, to_prompt_
 from .tasks import score_response
 from .writers import QUALITIES, STRONG_WEIGHTS, write, write_mixed
 
-__all__ = ["run_testbed_build", "config_hash", "is_built", "resolve_out", "BUILD_VERSION", "DATA_FILES"]
+__all__ = ["run_testbed_build", "publish_world", "config_hash", "is_built", "resolve_out", "BUILD_VERSION", "DATA_FILES"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ _NOT_HASHED = {"out", "cache_dir", "force"}
 
 def config_hash(cfg: TestbedConfig) -> str:
     content = {k: v for k, v in to_dict(cfg).items() if k not in _NOT_HASHED}
+    if cfg.world == "testbed":  # the testbed's hash (and cache) from before other worlds existed
+        content.pop("world"), content.pop("if_world")
     blob = json.dumps({"v": BUILD_VERSION, "cfg": content}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -64,21 +67,29 @@ def _is_complete(path: Path, key: str) -> bool:
 
 def run_testbed_build(cfg: TestbedConfig) -> Path:
     """Build (or reuse) the testbed and return its folder."""
+    return publish_world(cfg, _build_into)
+
+
+def publish_world(cfg: TestbedConfig, build_into: Callable[[TestbedConfig, str, Path], None]) -> Path:
+    """Build a world with ``build_into(cfg, hash, tmp_folder)`` (or reuse the built one with the same
+    hash) and return its folder: written to a temporary sibling, renamed into place when complete,
+    and copied into the cache for the next caller. Every world (the testbed, worlds/) goes through
+    here, so they share one cache and one notion of "built"."""
     key, out = config_hash(cfg), resolve_out(cfg)
     if _is_complete(out, key) and not cfg.force:
-        log.info("testbed %s is built already (hash %s)", out, key)
+        log.info("%s world %s is built already (hash %s)", cfg.world, out, key)
         return out
     if out.exists() and not cfg.force and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not a testbed built from this config (hash {key}); "
+        raise FileExistsError(f"{out} exists and is not a world built from this config (hash {key}); "
                               "choose another --out or pass --set force=true to overwrite it")
     cached = _cache_root(cfg) / key
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     if cached != out and _is_complete(cached, key) and not cfg.force:
-        log.info("copying cached testbed %s", cached)
+        log.info("copying cached world %s", cached)
         shutil.copytree(cached, tmp)
     else:
-        _build_into(cfg, key, tmp)
+        build_into(cfg, key, tmp)
     if out.exists():
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)

