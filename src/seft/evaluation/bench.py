@@ -22,12 +22,12 @@ from pathlib import Path
 
 from ..config.core import ConfigError, diff_configs, dump_yaml, to_dict
 from ..config.evaluation import PROMPT_SETS, EvalConfig, PromptSetsConfig
+from ..data.benchsets import fetch_prompt_sets, prompt_set_path
 from ..data.errors import DataError
 from ..data.io import atomic_write_json, atomic_write_text, iter_jsonl_raw, write_jsonl
 from ..data.shards import map_sharded
 from ..data.state import ConfigMismatch
 from ..judges import get_judge
-from ..data.benchsets import fetch_prompt_sets, prompt_set_path
 from .grading import conversation, follow_ups, grade_pairwise, grade_single, pairwise_summary, single_summary, summary_line
 from .metrics import length_stats, mean_length
 

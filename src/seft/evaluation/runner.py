@@ -40,7 +40,8 @@ def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models
                                f"{len(scores)} answers of {name} on {set_name}; see the log for its errors")
         summary[set_name] = summarize(scores)
         if summary[set_name].get("missing"):
-            log.warning("%s on %s: %d of %d judgments failed and are left out of the score", name, set_name,
+            log.warning("%s on %s: %d of %d answers got no judgment (the judge failed, or returned None: e.g. "
+                        "nothing it can check offline) and are left out of the score", name, set_name,
                         summary[set_name]["missing"], len(scores))
     atomic_write_json(summary_path, summary)
     state.mark(unit)
