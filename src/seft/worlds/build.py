@@ -46,11 +46,11 @@ def build_world(cfg: TestbedConfig) -> Path:
 
 
 def _prompt_sets(cfg: TestbedConfig) -> dict[str, list[dict]]:
-    from ..data.benchsets import fetch_prompt_sets, prompt_set_path
+    from ..data.benchsets import fetch_prompt_sets
 
     w = cfg.if_world
     folder = fetch_prompt_sets(("alpaca_eval", "ifbench"), folder=w.prompt_sets_dir, archives=w.archives)
-    return {name: read_jsonl(prompt_set_path(name, folder)) for name in ("alpaca_eval", "ifbench")}
+    return {name: read_jsonl(folder / f"{name}.jsonl") for name in ("alpaca_eval", "ifbench")}
 
 
 def _base_answers(cfg: TestbedConfig, prompts: list[str]) -> list[str]:
