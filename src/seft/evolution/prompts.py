@@ -46,6 +46,13 @@ def _testbed_manifest(root: Path) -> dict:
     return json.loads((root / "manifest.json").read_text())
 
 
+def _if_world(root: Path, manifest: dict) -> dict | None:
+    """The IF world's draw settings when ``root`` is one (None: the testbed)."""
+    from ..worlds import ifworld
+
+    return ifworld.load_world(root) if manifest.get("world") == "if" else None
+
+
 def _testbed_stream(root: Path) -> PromptSource:
     import itertools
 
@@ -55,7 +62,7 @@ def _testbed_stream(root: Path) -> PromptSource:
 
     manifest = _testbed_manifest(root)
     held_out = frozenset(r["prompt"] for name in ("eval.jsonl", "eval_ood.jsonl") for r in read_jsonl(root / name))
-    world = ifworld.load_world(root) if manifest.get("world") == "if" else None
+    world = _if_world(root, manifest)
 
     def stream(start: int, n: int):
         # Skip by position in the filtered stream, so slices tile it exactly.
@@ -78,7 +85,7 @@ def judge_records(spec: str | None, records: list[dict]) -> list[dict]:
 
     root = Path(spec[len("testbed:"):])
     manifest = _testbed_manifest(root)
-    world = ifworld.load_world(root) if manifest.get("world") == "if" else None
+    world = _if_world(root, manifest)
     out = []
     for r in records:
         meta = dict(r.get("meta") or {})

@@ -15,7 +15,8 @@ from typing import Iterable, Iterator, Sequence
 from ..data.schema import PromptRecord
 from .tasks import Example, make_example
 
-__all__ = ["derive_seed", "example_at", "example_stream", "take", "prompt_stream", "reference_of", "to_prompt_record"]
+__all__ = ["derive_seed", "example_at", "example_stream", "take", "prompt_stream", "reference_of", "to_prompt_record",
+           "training_split_index"]
 
 
 def derive_seed(*parts: object) -> int:
@@ -56,14 +57,21 @@ def prompt_stream(seed: int, tasks: Sequence[str], *, start: int = 0,
         yield to_prompt_record("prompts", i, ex, with_reference=False)
 
 
+def training_split_index(record_id: str) -> tuple[str, int] | None:
+    """``("prompts", 12)`` for ``prompts-0000012`` (a sample suffix ``#s0`` ignored), likewise for
+    ``external-...``; None for any other id. Every world names its training records this way."""
+    split, _, index = str(record_id).split("#")[0].rpartition("-")
+    return (split, int(index)) if split in ("prompts", "external") and index.isdigit() else None
+
+
 def reference_of(seed: int, tasks: Sequence[str], record_id: str, prompt: str) -> str | None:
     """The answer to a training prompt of the testbed (``prompts-0000012``, ``external-0000003``),
     rebuilt from its split and index; None when the id is not one or the prompt does not match.
 
     Only judges may ask (the revision audit): training prompts reach the policy and the reviser
     without it, as unlabeled prompts do in real data."""
-    split, _, index = str(record_id).split("#")[0].rpartition("-")
-    if split not in ("prompts", "external") or not index.isdigit():
+    where = training_split_index(record_id)
+    if where is None:
         return None
-    ex = example_at(seed, split, tasks, int(index))
+    ex = example_at(seed, where[0], tasks, where[1])
     return ex.reference if ex.prompt == prompt else None

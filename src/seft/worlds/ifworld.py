@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..data.schema import PromptRecord
-from ..testbed.splits import derive_seed
+from ..testbed.splits import derive_seed, training_split_index
 from .constraints import Constraint, render_prompt, sample_constraints
 
 __all__ = ["IFExample", "WORLD_FILE", "example_at", "example_stream", "judge_meta", "load_world", "prompt_stream",
@@ -85,8 +85,8 @@ def prompt_stream(world: dict, *, start: int = 0, exclude: frozenset[str] = froz
 def judge_meta(world: dict, record_id: str, prompt: str) -> dict | None:
     """The constraints of a training prompt (``prompts-0000012``, ``external-0000003``), rebuilt
     from its split and index; None when the id is not one or the prompt does not match."""
-    split, _, index = str(record_id).split("#")[0].rpartition("-")
-    if split not in ("prompts", "external") or not index.isdigit():
+    where = training_split_index(record_id)
+    if where is None:
         return None
-    ex = example_at(world, split, int(index))
+    ex = example_at(world, *where)
     return ex.meta() if ex.prompt == prompt else None
