@@ -38,6 +38,14 @@ def test_model_rows_internal_only_and_external_only():
     assert model_rows(["base"], []) == [("base", "base", None)]
 
 
+def test_model_rows_of_a_final_only_set():
+    # a set in final_only_sets: no score for round 2, so no internal-only row and no round rows
+    models = ["base", "seft_round_3", "seft_final", "sft"]
+    assert model_rows(models, ROUNDS, include_rounds=True) == [
+        ("base", "base", None), ("sft", "sft", None), ("seft_round_3", "seft_round_3", 3),
+        ("seft_internal_external", "seft_final", 3), ("seft_final", "seft_final", 3)]
+
+
 def _by_text(records, a, b):
     # "good" beats anything else; equal quality ties (the testbed judge's score comparison, by hand)
     q = lambda s: s.startswith("good")  # noqa: E731

@@ -149,3 +149,16 @@ def test_a_phase_sets_its_own_learning_rate_and_margin(monkeypatch, tmp_path):
     evolve._train("p", [], tmp_path / "r1", 1, internal, ev, state)
     evolve._train("p", [], tmp_path / "r4", 4, external, ev, state)
     assert seen == [1e-3, 3e-4 * 0.5 ** 3]
+
+
+def test_a_final_only_set_must_be_an_eval_set(tmp_path):
+    from seft.config import load_config
+    from seft.config.stages import EvolveConfig
+    from seft.config.core import ConfigError
+    from seft.evolution.evolve import run_evolve
+
+    cfg = load_config(EvolveConfig, None, ["policy=p", "reviser=r", "prompts=x.jsonl", f"out={tmp_path}",
+                                           "eval_sets={eval: e.jsonl}", "final_only_sets=[ifbench]"])
+    with pytest.raises(ConfigError, match="final_only_sets: ifbench not in eval_sets \\(eval\\)"):
+        run_evolve(cfg)
+    assert not any(tmp_path.iterdir())  # refused before anything was written

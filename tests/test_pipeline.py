@@ -168,14 +168,17 @@ def test_killed_run_resumes_to_the_same_summary(run_config, tmp_path):
 
 
 def test_seft_without_drafts_is_a_baseline_row(run_config, tmp_path):
-    """--with-baselines runs the ablation: a whole SEFT run whose reviser never sees a draft."""
+    """--with-baselines runs the ablation: a whole SEFT run whose reviser never sees a draft. Its
+    eval_ood is a final-only set: scored for base, the last round and the baselines only."""
     out = tmp_path / "run"
     # a sweep of the other baselines (none listed here) must not reach the ablation's own run
     assert main(["run", str(run_config), "--out", str(out), "--with-baselines", "--set", "baselines=[no_drafts]",
-                 "--set", "baseline_beta_sweep=[0.1, 0.5]", "--set", "baseline_pair_mode_sweep=[best_vs_each]"]) == 0
+                 "--set", "baseline_beta_sweep=[0.1, 0.5]", "--set", "baseline_pair_mode_sweep=[best_vs_each]",
+                 "--set", "evolve.final_only_sets=[eval_ood]"]) == 0
     s = _summary(out)
+    rounds = {"eval": {"seft_round_1", "seft_round_2"}, "eval_ood": set()}
     for name, models in s["sets"].items():
-        assert set(models) == {"base", "seft_round_1", "seft_round_2", "seft_round_3", "seft_final", "no_drafts"}
+        assert set(models) == {"base", "seft_round_3", "seft_final", "no_drafts"} | rounds[name]
         assert models["no_drafts"] == _summary(out / "baselines" / "no_drafts")["sets"][name]["seft_final"]
         assert len((out / "eval" / "no_drafts" / f"{name}.jsonl").read_text().splitlines()) == models["no_drafts"]["n"]
     data = [json.loads(x) for x in (out / "baselines" / "no_drafts" / "reviser" / "data.jsonl").read_text().splitlines()]
@@ -190,3 +193,8 @@ def test_seft_without_drafts_is_a_baseline_row(run_config, tmp_path):
     assert main(["compare", "--set", f"runs=[{out}]", "--out", str(tmp_path / "cmp")]) == 0
     text = (tmp_path / "cmp" / "compare.md").read_text()
     assert "| no_drafts |" in text and "## Revision audit" in text
+    for k, sets in ((1, {"eval"}), (2, {"eval"}), (3, {"eval", "eval_ood"})):
+        assert set(json.loads((out / "rounds" / f"round_0{k}" / "metrics.json").read_text())["scores"]) == sets
+    report = (out / "report.md").read_text()
+    assert re.search(r"\| seft_round_1 \| [0-9.]+ \[[0-9., ]+\] \| — \|", report)
+    assert (out / "plots" / "score_by_round.png").stat().st_size > 1000

@@ -50,6 +50,7 @@ class EvolveConfig:
     draft: GenerationConfig = field(default_factory=GenerationConfig, help="Sampling of policy drafts.")
     revise: ReviseConfig = field(default_factory=ReviseConfig, help="Revision settings (reviser/input/out are filled per round).")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3.0, learning_rate=1e-3), help="Policy SFT settings per round (continues from the previous round's weights).")
+    final_only_sets: list[str] = field(default_factory=list, help="Names in `eval_sets` scored only for the base policy, the final round and the baselines, not after every round: a large or slow benchmark (IFBench in configs/smollm2-if.yaml) measured at both ends of the run. The report shows a dash for the rounds in between.")
     eval_max_new_tokens: int = field(48, min=1, help="Completion budget when scoring held-out sets (greedy).")
     judge: JudgeConfig = field(default_factory=JudgeConfig, help="Judge of the per-round held-out evaluation (and of `seft compare`'s win rates): the testbed's verifiable scorer by default; a reward model or an API judge for real data.")
     audit: AuditConfig = field(default_factory=AuditConfig, help="The revision audit of every round, with `judge` (on the testbed it sees each training prompt's reference; the reviser and the policy never do).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Sequence
 
 from ..data.io import atomic_write_json, write_jsonl
 from ..data.readers import load_records
@@ -16,10 +17,13 @@ __all__ = ["evaluate_model"]
 log = logging.getLogger(__name__)
 
 
-def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models) -> dict:
+def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models, *,
+                   skip: Sequence[str] = ()) -> dict:
     """``{set: {"score", "ci95", "n"}}`` for one model; cached in ``out_dir`` and the run state.
 
-    ``cfg`` needs ``eval_sets`` (name -> file), ``eval_format``, ``judge`` and ``eval_max_new_tokens``.
+    ``cfg`` needs ``eval_sets`` (name -> file), ``eval_format``, ``judge`` and ``eval_max_new_tokens``;
+    the sets named in ``skip`` are not scored (a round between the first and the last one does not
+    score `final_only_sets`).
     """
     unit = f"eval/{name}"
     summary_path = out_dir / "summary.json"
@@ -30,6 +34,8 @@ def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models
     summary = {}
     gen = models.generator(str(model_path), cfg.draft.batch_size, cfg.draft)  # the drafts' backend
     for set_name, path in cfg.eval_sets.items():
+        if set_name in skip:
+            continue
         records = [r.to_dict() for r in load_records(path, "prompts", format=cfg.eval_format).records]
         answers = gen.generate([r["prompt"] for r in records], params, desc=f"eval {name} on {set_name}")
         scores = judge.score(records, answers)

@@ -49,6 +49,9 @@ def run_evolve(cfg: EvolveConfig) -> Path:
     for phase in cfg.phases:
         check_likelihood_backend(phase_revise(cfg, phase))
     rounds = schedule(cfg.phases)
+    unknown = sorted(set(cfg.final_only_sets) - set(cfg.eval_sets))
+    if unknown:
+        raise ConfigError(f"final_only_sets: {', '.join(unknown)} not in eval_sets ({', '.join(cfg.eval_sets) or 'none'})")
     if any(p.source == "external" for p in rounds) and cfg.external is None:
         raise ConfigError("external: an external phase is scheduled but no external response file is set")
     out = Path(cfg.out)
@@ -77,7 +80,8 @@ def run_evolve(cfg: EvolveConfig) -> Path:
             train = _select(revisions, phase, rdir, out, k, cfg)
             models.release_engines()  # SFT needs the GPU memory a vLLM engine holds
             new_policy = _train(policy, train, rdir, k, phase, cfg, state)
-            scores = evaluate_model(f"seft_round_{k}", new_policy, cfg, rdir / "eval", state, models)
+            scores = evaluate_model(f"seft_round_{k}", new_policy, cfg, rdir / "eval", state, models,
+                                    skip=cfg.final_only_sets if k < len(rounds) else ())
             metrics = _round_metrics(k, phase, drafts, revisions, train, scores, audit, rdir, time.time() - t0)
             atomic_write_json(rdir / "metrics.json", metrics)
             log_metrics(cfg.train.tracking, metrics, k, _tracking_prefix(cfg))  # scores, audit, levels; step = round

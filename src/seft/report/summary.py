@@ -36,8 +36,9 @@ def write_summary(out: Path, evolve_cfg) -> dict:
     return summary
 
 
-def _fmt(s: dict) -> str:
-    return f"{s['score']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]"
+def _fmt(s: dict | None) -> str:
+    """A score with its CI; a dash where the model was not scored on the set (`final_only_sets`)."""
+    return "—" if s is None else f"{s['score']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]"
 
 
 def render_report(summary: dict, rounds: list[dict], testbed_manifest: dict | None, plot: str | None) -> str:
@@ -49,7 +50,7 @@ def render_report(summary: dict, rounds: list[dict], testbed_manifest: dict | No
     lines += [f"## Held-out scores (judge: {summary['judge']}; mean with bootstrap 95% CI over prompts)", "",
               "| model | " + " | ".join(sets) + " |", "|---|" + "---|" * len(sets)]
     for model in summary["sets"][sets[0]]:
-        lines.append(f"| {model} | " + " | ".join(_fmt(summary["sets"][s][model]) for s in sets) + " |")
+        lines.append(f"| {model} | " + " | ".join(_fmt(summary["sets"][s].get(model)) for s in sets) + " |")
     base, final = summary["sets"][sets[0]].get("base"), summary["sets"][sets[0]].get("seft_final")
     if base and final:
         verdict = ("above" if final["ci95"][0] > base["ci95"][1] else
@@ -64,7 +65,8 @@ def render_report(summary: dict, rounds: list[dict], testbed_manifest: dict | No
         lines.append(f"| {m['round']} | {m['phase']} ({m['source']}) | {m['drafts']} | {lv.get('KEEP', 0)} | "
                      f"{lv.get('MINOR', 0)} | {lv.get('MAJOR', 0)} | {lv.get('none', 0)} | {rev['changed_share']:.0%} | "
                      f"{sum(rev['fallbacks'].values())} | {m['train_size']} | "
-                     + " | ".join(f"{m['scores'][s]['score']:.3f}" for s in sets) + f" | {m['seconds']:.0f} |")
+                     + " | ".join(f"{m['scores'][s]['score']:.3f}" if s in m["scores"] else "—" for s in sets)
+                     + f" | {m['seconds']:.0f} |")
     audit = render_audit(rounds)
     if audit:
         lines += [""] + audit
@@ -79,14 +81,17 @@ def plot_scores(summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
+    # The x axis is rounds: baselines and seft_final (= the last round) have no place on it. A set
+    # in `final_only_sets` has points at base and the last round only, at their rounds' places.
+    axis = list(dict.fromkeys(m for models in summary["sets"].values() for m in models
+                              if m == "base" or m.startswith("seft_round_")))
     for set_name, models in summary["sets"].items():
-        # The x axis is rounds: baselines and seft_final (= the last round) have no place on it.
-        names = [m for m in models if m == "base" or m.startswith("seft_round_")]
-        xs = list(range(len(names)))
+        names = [m for m in axis if m in models]
+        xs = [axis.index(m) for m in names]
         ys = [models[m]["score"] for m in names]
         err = [[y - models[m]["ci95"][0] for m, y in zip(names, ys)], [models[m]["ci95"][1] - y for m, y in zip(names, ys)]]
         ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=set_name)
-    ax.set_xticks(xs, ["base" if n == "base" else n.replace("seft_round_", "r") for n in names])
+    ax.set_xticks(range(len(axis)), ["base" if n == "base" else n.replace("seft_round_", "r") for n in axis])
     ax.set_xlabel("round")
     ax.set_ylabel(f"score ({summary['judge']})")
     ax.set_title("Held-out score by round (95% CI)")

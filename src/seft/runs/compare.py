@@ -61,7 +61,8 @@ def model_rows(models: Sequence[str], rounds: Sequence[dict], *,
     if first_ext < len(rounds):
         rows.append(("seft_internal_external", "seft_final", final))
     rows.append(("seft_final", "seft_final", final))
-    return rows
+    # A set in `final_only_sets` has no score for the rounds in between: no row for them.
+    return [r for r in rows if r[1] in models]
 
 
 def pairwise_vs_base(records: Sequence[dict], answers: Sequence[dict], base: Sequence[dict], compare: Compare,
