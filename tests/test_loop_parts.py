@@ -11,7 +11,7 @@ from seft.data.state import ConfigMismatch, RunState, open_run_dir
 from seft.evaluation.stats import bootstrap_ci, summarize
 from seft.evolution.evolve import _offset, schedule
 from seft.evolution.selection import select_examples
-from seft.report.summary import render_report
+from seft.report.summary import render_report, round_axis
 
 
 def _rev(i, level, final, fallback=None, prompt="p"):
@@ -162,3 +162,11 @@ def test_a_final_only_set_must_be_an_eval_set(tmp_path):
     with pytest.raises(ConfigError, match="final_only_sets: ifbench not in eval_sets \\(eval\\)"):
         run_evolve(cfg)
     assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_the_score_plot_axis_is_rounds_in_order():
+    s = {"score": 0.5, "ci95": [0.4, 0.6], "n": 2}
+    # a final-only set listed first; ten rounds (round 10 sorts after round 9, not after round 1)
+    summary = {"sets": {"ood": {"base": s, "seft_round_10": s, "seft_final": s, "sft": s},
+                        "eval": {"base": s, **{f"seft_round_{k}": s for k in range(1, 11)}, "seft_final": s}}}
+    assert round_axis(summary) == ["base"] + [f"seft_round_{k}" for k in range(1, 11)]

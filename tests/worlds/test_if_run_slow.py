@@ -47,8 +47,10 @@ def test_the_if_config_runs_end_to_end_reduced(tmp_path):
         assert {"base", "seft_final", "sft"} <= set(models)
         assert 0.0 <= models["seft_final"]["score"] <= 1.0 and models["seft_final"]["ci95"]
     for k in (1, 2):
-        audit = json.loads((out / "rounds" / f"round_0{k}" / "metrics.json").read_text())["audit"]
-        assert audit["overall"]["n"] == 4  # every revision of the round judged with the constraints only the judge sees
+        metrics = json.loads((out / "rounds" / f"round_0{k}" / "metrics.json").read_text())
+        assert metrics["audit"]["overall"]["n"] == 4  # every revision judged with the constraints only the judge sees
+        # IFBench is a final-only set in the config: scored after the last round, not after round 1
+        assert set(metrics["scores"]) == ({"eval"} if k == 1 else {"eval", "eval_ood"})
     report = (out / "report.md").read_text()
     assert "python:seft.worlds.scoring:strict" in report or "seft.worlds.scoring" in report
     assert (out / "report.html").is_file()

@@ -8,7 +8,7 @@ from ..data.io import atomic_write_json, atomic_write_text
 from .audit import render_audit
 from .figures import save_figure
 
-__all__ = ["collect_rounds", "write_summary", "write_report", "render_report", "plot_scores"]
+__all__ = ["collect_rounds", "write_summary", "write_report", "render_report", "plot_scores", "round_axis"]
 
 
 def collect_rounds(out: Path) -> list[dict]:
@@ -75,16 +75,21 @@ def render_report(summary: dict, rounds: list[dict], testbed_manifest: dict | No
     return "\n".join(lines) + "\n"
 
 
+def round_axis(summary: dict) -> list[str]:
+    """The score plot's x axis: base, then every round scored on any set, in round order.
+    Baselines and seft_final (= the last round) have no place on it; a set in `final_only_sets`
+    has points at base and the last round only, at their rounds' places."""
+    names = {m for models in summary["sets"].values() for m in models if m == "base" or m.startswith("seft_round_")}
+    return sorted(names, key=lambda m: 0 if m == "base" else int(m.removeprefix("seft_round_")))
+
+
 def plot_scores(summary: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    # The x axis is rounds: baselines and seft_final (= the last round) have no place on it. A set
-    # in `final_only_sets` has points at base and the last round only, at their rounds' places.
-    axis = list(dict.fromkeys(m for models in summary["sets"].values() for m in models
-                              if m == "base" or m.startswith("seft_round_")))
+    axis = round_axis(summary)
     for set_name, models in summary["sets"].items():
         names = [m for m in axis if m in models]
         xs = [axis.index(m) for m in names]
