@@ -12,7 +12,6 @@ Prompts with no instruction checkable offline (IFBench: see README) are left out
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -153,8 +153,8 @@ def test_a_phase_sets_its_own_learning_rate_and_margin(monkeypatch, tmp_path):
 
 def test_a_final_only_set_must_be_an_eval_set(tmp_path):
     from seft.config import load_config
-    from seft.config.stages import EvolveConfig
     from seft.config.core import ConfigError
+    from seft.config.stages import EvolveConfig
     from seft.evolution.evolve import run_evolve
 
     cfg = load_config(EvolveConfig, None, ["policy=p", "reviser=r", "prompts=x.jsonl", f"out={tmp_path}",
