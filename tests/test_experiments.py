@@ -152,6 +152,11 @@ def test_seeds_sweep_and_scaling_end_to_end(run_config, tmp_path):  # noqa: F811
         s = json.loads((out / f"seed_{k}" / "eval" / "summary.json").read_text())
         assert [p["prompts"] for p in s["scaling"]["points"]] == [8, 16]
         assert (out / f"seed_{k}" / "scaling" / "ppr_8" / "rounds" / "round_01" / "metrics.json").exists()
+        # the scaling point starts from the run's own evaluation of the base policy, adopted, not redone
+        state = json.loads((out / f"seed_{k}" / "scaling" / "ppr_8" / "state.json").read_text())
+        assert state["info"]["eval/base"]["adopted_from"] == str(out / f"seed_{k}" / "eval" / "base")
+        assert (out / f"seed_{k}" / "scaling" / "ppr_8" / "eval" / "base" / "eval.jsonl").read_text() == \
+            (out / f"seed_{k}" / "eval" / "base" / "eval.jsonl").read_text()
     rows = list(csv.DictReader((out / "compare" / "compare.csv").open()))
     assert {r["runs"] for r in rows} == {"2"} and {r["model"] for r in rows} >= {"base", "sft", "seft_final"}
     curve = list(csv.DictReader((out / "compare" / "scaling.csv").open()))

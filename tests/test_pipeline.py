@@ -180,6 +180,7 @@ def test_seft_without_drafts_is_a_baseline_row(run_config, tmp_path):
     for name, models in s["sets"].items():
         assert set(models) == {"base", "seft_round_3", "seft_final", "no_drafts"} | rounds[name]
         assert models["no_drafts"] == _summary(out / "baselines" / "no_drafts")["sets"][name]["seft_final"]
+        assert _summary(out / "baselines" / "no_drafts")["sets"][name]["base"] == models["base"]
         assert len((out / "eval" / "no_drafts" / f"{name}.jsonl").read_text().splitlines()) == models["no_drafts"]["n"]
     data = [json.loads(x) for x in (out / "baselines" / "no_drafts" / "reviser" / "data.jsonl").read_text().splitlines()]
     own = [json.loads(x) for x in (out / "reviser" / "data.jsonl").read_text().splitlines()]
@@ -188,6 +189,8 @@ def test_seft_without_drafts_is_a_baseline_row(run_config, tmp_path):
     revs = [json.loads(x) for x in (out / "baselines" / "no_drafts" / "rounds" / "round_01" / "revisions.jsonl")
             .read_text().splitlines()]
     assert len(revs) == 16  # ... and the same rounds, on the teacher's answers
+    state = json.loads((out / "baselines" / "no_drafts" / "state.json").read_text())
+    assert state["info"]["eval/base"] == {"adopted_from": str(out / "eval" / "base")}  # not evaluated twice
     cost = json.loads((out / "baselines" / "no_drafts" / "cost.json").read_text())
     assert cost["forward_passes"] > 0 and cost["gen_sequences"] == 16 * 2 * 2 + 16
     assert main(["compare", "--set", f"runs=[{out}]", "--out", str(tmp_path / "cmp")]) == 0

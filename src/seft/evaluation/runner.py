@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -12,7 +13,7 @@ from ..generation.base import SamplingParams
 from ..judges import get_judge, judge_label
 from .stats import summarize
 
-__all__ = ["evaluate_model"]
+__all__ = ["adopt_evaluation", "evaluate_model"]
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +53,18 @@ def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models
     atomic_write_json(summary_path, summary)
     state.mark(unit)
     return summary
+
+
+def adopt_evaluation(name: str, src_dir: Path, src_state, dest_dir: Path, dest_state) -> bool:
+    """Give another run directory a finished evaluation of ``name`` (its answers, scores and
+    summary) instead of computing it again; True when it was copied.
+
+    For runs inside a run (the no-draft ablation, the scaling curve) whose model and evaluation
+    settings are the parent's: the base policy's greedy answers on the same sets, with the same
+    judge, are the same answers, and on IFBench they cost minutes."""
+    unit = f"eval/{name}"
+    if dest_state.done(unit) or not src_state.done(unit) or not (src_dir / "summary.json").exists():
+        return False
+    shutil.copytree(src_dir, dest_dir, dirs_exist_ok=True)
+    dest_state.mark(unit, adopted_from=str(src_dir))
+    return True

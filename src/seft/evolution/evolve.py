@@ -22,7 +22,7 @@ from ..data.readers import load_records
 from ..data.shards import map_sharded, read_jsonl
 from ..data.state import RunState
 from ..evaluation.audit import audit_revisions
-from ..evaluation.runner import evaluate_model
+from ..evaluation.runner import adopt_evaluation, evaluate_model
 from ..generation.base import sampling_params
 from ..generation.factory import GeneratorCache, check_backend
 from ..reviser.revise import check_likelihood_backend, revise_drafts, revision_stats, tag_token_budget
@@ -30,7 +30,7 @@ from ..tracking import log_metrics, stage_name
 from .prompts import judge_records, open_prompt_source
 from .selection import select_examples
 
-__all__ = ["phase_revise", "run_evolve", "schedule"]
+__all__ = ["adopt_base_evaluation", "phase_revise", "run_evolve", "schedule"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,13 @@ def run_evolve(cfg: EvolveConfig) -> Path:
         log.info("%s done: %s", name, _score_line(json.loads((rdir / "metrics.json").read_text())))
     models.release_engines()  # what trains next (scaling runs, baselines) needs the GPU memory
     return out
+
+
+def adopt_base_evaluation(parent: Path, child: Path) -> bool:
+    """Let an evolution inside a run (``child``: the no-draft ablation, a scaling point) start from
+    the parent's evaluation of the same base policy on the same sets instead of repeating it."""
+    return adopt_evaluation("base", parent / "eval" / "base", RunState(parent / "state.json"),
+                            child / "eval" / "base", RunState(child / "state.json"))
 
 
 def _offset(rounds: list[PhaseConfig], k: int, source: str, per_round: int) -> int:

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from ..config.stages import PhaseConfig, RunConfig
-from ..evolution.evolve import run_evolve
+from ..evolution.evolve import adopt_base_evaluation, run_evolve
 from ..report.summary import collect_rounds
 
 __all__ = ["scaling_runs", "scaling_points"]
@@ -19,6 +19,7 @@ def scaling_runs(cfg: RunConfig) -> list[tuple[int, Path]]:
     done = []
     for n in cfg.scaling:
         folder = Path(cfg.out) / "scaling" / f"ppr_{n}"
+        adopt_base_evaluation(Path(cfg.evolve.out), folder)  # the same base policy on the same sets
         run_evolve(dataclasses.replace(cfg.evolve, out=str(folder), prompts_per_round=n, phases=internal))
         done.append((n, folder))
     return done

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..config.stages import RunConfig
 from ..data.io import atomic_write_json
 from ..data.state import open_run_dir
-from ..evolution.evolve import run_evolve, schedule
+from ..evolution.evolve import adopt_base_evaluation, run_evolve, schedule
 from ..reviser.data import run_reviser_data
 from ..reviser.train import run_reviser_train
 from ..tracking import log_metrics, stage_name
@@ -139,6 +139,7 @@ def _run_no_drafts(cfg: RunConfig, state) -> dict[str, dict]:
             reviser_train=r(cfg.reviser_train, data=None, out=None),
             evolve=r(cfg.evolve, reviser=None, out=None))
     if not state.done(f"baseline/{NO_DRAFTS}"):
+        adopt_base_evaluation(Path(cfg.evolve.out), folder)  # the same base policy on the same sets
         run_single(sub)
         rounds = collect_rounds(folder)
         reviser = json.loads((folder / "reviser" / "model" / "train_metrics.json").read_text())
