@@ -5,6 +5,7 @@ import json
 
 from seft.config.reviser import ReviseConfig
 from seft.generation.base import SamplingParams
+from seft.models.chat import render_prompts
 from seft.reviser.revise import revise_drafts, revision_stats
 
 
@@ -109,3 +110,17 @@ def test_greedy_engine_through_a_lora_adapter(tmp_path):
     greedy = SamplingParams(temperature=0.0, max_new_tokens=10)
     assert HFGenerator(peft_model, tok, batch_size=5).generate(prompts, greedy) == \
         HFGenerator(peft_model, tok, batch_size=5, greedy_engine=False).generate(prompts, greedy)
+
+
+def test_a_long_prompt_gets_its_own_batch_and_the_same_answer(tiny_testbed):
+    model, tok, HFGenerator = _policy(tiny_testbed)
+    prompts = [json.loads(x)["prompt"] for x in (tiny_testbed / "eval.jsonl").read_text().splitlines()][:6]
+    prompts.append(" ".join(prompts) * 3)  # several times the others' length
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=8)
+    split = HFGenerator(model, tok, batch_size=8, max_padding=0.5)
+    lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in render_prompts(tok, prompts)]
+    batches = split._batches(lengths, greedy.max_new_tokens)
+    assert batches[-1] == [6] and len(batches) == 2
+    assert len(HFGenerator(model, tok, batch_size=8, max_padding=1.0)._batches(lengths, 8)) == 1
+    one = HFGenerator(model, tok, batch_size=1).generate(prompts, greedy)
+    assert split.generate(prompts, greedy) == one

@@ -59,6 +59,7 @@ class GenerationConfig:
     """How drafts and revisions are generated."""
     backend: str = field("hf", choices=("hf", "vllm"), help="Generation engine: hf (transformers, CPU/GPU) or vllm (GPU; pip install 'seft[vllm]'; a LoRA round is merged into a temporary full model first; settings below marked vllm).")
     batch_size: int = field(64, min=1, help="Prompts per generation batch (hf backend).")
+    max_padding: float = field(0.5, min=0.0, max=1.0, help="hf: largest share of a batch's positions (each row's prompt padded to the batch's longest, plus max_new_tokens) that may be padding; a longer prompt starts a new batch, so a few very long prompts (IFBench has one of 2,591 tokens among ~100-token ones) do not pad a whole batch to their length. 1.0: batches of batch_size, whatever their padding.")
     temperature: float = field(0.7, min=0.0, help="Sampling temperature; 0 = greedy.")
     top_p: float = field(0.95, min=0.0, max=1.0, help="Nucleus sampling threshold.")
     max_new_tokens: int = field(48, min=1, help="Longest completion in tokens.")

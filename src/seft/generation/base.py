@@ -10,7 +10,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 from ..config.core import field
 
-__all__ = ["SamplingParams", "Generator", "sampling_params"]
+__all__ = ["SamplingParams", "Generator", "sampling_params", "length_batches"]
 
 
 @dataclass
@@ -40,3 +40,29 @@ def sampling_params(gen_cfg, **overrides) -> SamplingParams:
                   max_new_tokens=gen_cfg.max_new_tokens, seed=gen_cfg.seed)
     params.update(overrides)
     return SamplingParams(**params)
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, *, extra: int = 0,
+                   max_padding: float = 1.0) -> list[list[int]]:
+    """Index batches over inputs sorted by length (ties by index), at most ``batch_size`` each.
+
+    A batch is padded to its longest input, and every row also carries up to ``extra`` new
+    tokens. A batch ends early when the next (longer) input would make more than ``max_padding``
+    of its positions padding: one 2,600-token prompt at the end of a batch of 150-token prompts
+    would otherwise multiply that batch's prefill by ten. 1.0 never ends a batch early."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    real = 0  # non-padding positions of the open batch (inputs + extra per row)
+    for i in order:
+        width = lengths[i] + extra  # sorted: the newcomer is the batch's longest
+        rows = len(batch) + 1
+        fits = rows <= batch_size and (rows * width - (real + width)) <= max_padding * rows * width
+        if batch and not fits:
+            batches.append(batch)
+            batch, real = [], 0
+        batch.append(i)
+        real += width
+    if batch:
+        batches.append(batch)
+    return batches

@@ -49,7 +49,8 @@ def build_generator(path: str | Path, gen_cfg=None, *, batch_size: int | None = 
             model.to("cuda", dtype=_hf_dtype(gen_cfg.dtype if gen_cfg is not None else "auto"))
         elif gen_cfg is not None and gen_cfg.dtype not in ("auto", "float32"):
             model.to(dtype=getattr(torch, gen_cfg.dtype))
-        return HFGenerator(model, tok, batch_size=batch_size or (gen_cfg.batch_size if gen_cfg else 32))
+        return HFGenerator(model, tok, batch_size=batch_size or (gen_cfg.batch_size if gen_cfg else 32),
+                           max_padding=gen_cfg.max_padding if gen_cfg is not None else 0.5)
     raise ConfigError(f"backend: '{backend}' is not a generation backend; choose one of {list(BACKENDS)}")
 
 
@@ -93,6 +94,8 @@ class GeneratorCache:
         gen = self._gens[key]
         if backend == "hf":
             gen.batch_size = batch_size
+            if gen_cfg is not None:
+                gen.max_padding = gen_cfg.max_padding
         return gen
 
     def release_engines(self) -> None:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Sequence
 
 from ..models.chat import render_prompts, stop_token_ids
-from .base import SamplingParams
+from .base import SamplingParams, length_batches
 
 __all__ = ["HFGenerator"]
 
@@ -33,11 +33,12 @@ class HFGenerator:
     """Generate with a loaded ``transformers`` causal LM and its tokenizer."""
 
     def __init__(self, model, tokenizer, *, batch_size: int = 32, show_progress: bool | None = None,
-                 greedy_engine: bool = True):
+                 greedy_engine: bool = True, max_padding: float = 0.5):
         from ..data.logs import progress_enabled
 
         self.model, self.tokenizer = model, tokenizer
         self.batch_size = batch_size
+        self.max_padding = max_padding  # see length_batches: a few long prompts do not pad a whole batch
         # greedy generate() through the one-pass engine (the same tokens; set False for transformers' own)
         self.greedy_engine = greedy_engine
         self.show_progress = progress_enabled() if show_progress is None else show_progress
@@ -57,11 +58,9 @@ class HFGenerator:
             if was_training:
                 self.model.train()
 
-    def _batches(self, lengths: Sequence[int]):
+    def _batches(self, lengths: Sequence[int], extra: int = 0):
         """Index batches over inputs sorted by length (little padding); results go back by index."""
-        order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-        for start in range(0, len(order), self.batch_size):
-            yield order[start:start + self.batch_size]
+        return length_batches(lengths, self.batch_size, extra=extra, max_padding=self.max_padding)
 
     def _pad_id(self) -> int:
         tok = self.tokenizer
@@ -81,7 +80,7 @@ class HFGenerator:
         pad_id = self._pad_id()
         stops = sorted(stop_token_ids(tok, self.model))  # the same turn ends that training teaches
         with self._inference(len(ids), desc) as bar:
-            for batch in self._batches([len(x) for x in ids]):
+            for batch in self._batches([len(x) for x in ids], params.max_new_tokens):
                 width = max(len(ids[i]) for i in batch)
                 input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
                 mask = torch.zeros((len(batch), width), dtype=torch.long)
@@ -117,7 +116,7 @@ class HFGenerator:
         stops = stop_token_ids(tok, self.model)
         out: list[str] = [""] * len(ids)
         with self._inference(len(ids), desc) as bar, torch.no_grad():
-            for batch in self._batches([len(x) for x in ids]):
+            for batch in self._batches([len(x) for x in ids], params.max_new_tokens):
                 results = greedy_revise(self.model, [ids[i] for i in batch], [[] for _ in batch], pad_id=self._pad_id(),
                                         stop_ids=stops, eos_id=tok.eos_token_id, max_new_tokens=params.max_new_tokens,
                                         tag_budget=0, decide=lambda ids_, spent: True, score_draft=False)
@@ -153,7 +152,7 @@ class HFGenerator:
             return decide(tok.decode(ids, skip_special_tokens=True), spent)
 
         with self._inference(len(heads), desc) as bar, torch.no_grad():
-            for batch in self._batches([len(h) for h in heads]):
+            for batch in self._batches([len(h) for h in heads], params.max_new_tokens):
                 results = greedy_revise(self.model, [heads[i] for i in batch], [tails[i] for i in batch],
                                         pad_id=self._pad_id(), stop_ids=stops, eos_id=tok.eos_token_id,
                                         max_new_tokens=params.max_new_tokens, tag_budget=tag_budget,
