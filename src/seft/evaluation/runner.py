@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -38,6 +39,7 @@ def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models
         if set_name in skip:
             continue
         records = [r.to_dict() for r in load_records(path, "prompts", format=cfg.eval_format).records]
+        t0 = time.perf_counter()
         answers = gen.generate([r["prompt"] for r in records], params, desc=f"eval {name} on {set_name}")
         scores = judge.score(records, answers)
         write_jsonl(out_dir / f"{set_name}.jsonl",
@@ -50,6 +52,9 @@ def evaluate_model(name: str, model_path: str, cfg, out_dir: Path, state, models
             log.warning("%s on %s: %d of %d answers got no judgment (the judge failed, or returned None: e.g. "
                         "nothing it can check offline) and are left out of the score", name, set_name,
                         summary[set_name]["missing"], len(scores))
+        low, high = summary[set_name]["ci95"]
+        log.info("%s on %s: %.3f [%.3f, %.3f] over %d answers, in %.0f s", name, set_name,
+                 summary[set_name]["score"], low, high, summary[set_name]["n"], time.perf_counter() - t0)
     atomic_write_json(summary_path, summary)
     state.mark(unit)
     return summary
