@@ -2,11 +2,13 @@
 
     python benchmarks/keep_margin.py RUN_DIR [--margins 0 1 2 4 8] [--n 512]
 
-RUN_DIR is a finished testbed run (e.g. runs/demo): its reviser and its base policy are used as
-they are, nothing is trained. On the dev prompts (which no table reports) two kinds of drafts are
-revised, like the two kinds of rounds: the base policy's own samples (internal) and the strong
-writer's answers (external). Revision runs once; each margin then decides which drafts stand,
-and the revision audit (ground truth: dev prompts carry references) prints one row per margin.
+RUN_DIR is a finished run on the testbed (e.g. runs/demo) or on the IF world (configs/smollm2-if.yaml):
+its reviser and its base policy are used as they are, nothing is trained. On the dev prompts
+(which no table reports) two kinds of drafts are revised, like the two kinds of rounds: the base
+policy's own samples (internal) and the strong writer's answers (external: the testbed's strong
+writer; on the IF world the base sample edited to satisfy every constraint, as external.jsonl is
+made). Revision runs once; each margin then decides which drafts stand, and the revision audit
+(ground truth: dev prompts carry references, or constraints) prints one row per margin.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ def main(argv=None) -> int:
     from seft.generation.base import sampling_params
     from seft.generation.factory import build_generator
     from seft.judges import get_judge
+    from seft.models.registry import resolve_model_ref
     from seft.reviser.revise import keeps_draft, revise_drafts, tag_token_budget
     from seft.testbed.build import resolve_out
     from seft.testbed.tasks import Example
@@ -41,11 +44,22 @@ def main(argv=None) -> int:
     cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
     testbed = resolve_out(cfg.testbed)
     dev = read_jsonl(testbed / "dev.jsonl")[:args.n]
-    policy = build_generator(testbed / "base_policy", cfg.evolve.draft)
+    world = cfg.testbed.world
+    policy_path = testbed / "base_policy" if world == "testbed" else resolve_model_ref(cfg.evolve.policy)
+    policy = build_generator(policy_path, cfg.evolve.draft)
     drafts = policy.generate([r["prompt"] for r in dev], sampling_params(cfg.evolve.draft), desc="internal drafts")
-    rng = random.Random(0)
-    strong = [write_mixed(Example(r["meta"]["task"], r["prompt"], r["meta"]["reference"]), rng, STRONG_WEIGHTS)[1]
-              for r in dev]
+    if world == "testbed":
+        rng = random.Random(0)
+        strong = [write_mixed(Example(r["meta"]["task"], r["prompt"], r["meta"]["reference"]), rng, STRONG_WEIGHTS)[1]
+                  for r in dev]
+    else:
+        from seft.worlds.constraints import satisfy
+        from seft.worlds.ifworld import example_at, load_world
+
+        spec = load_world(testbed)
+        examples = [example_at(spec, "dev", int(r["id"].rsplit("-", 1)[1])) for r in dev]
+        assert all(e.prompt == r["prompt"] for e, r in zip(examples, dev)), "dev.jsonl does not match its world"
+        strong = [satisfy(d, e.constraints, e.instruction) for d, e in zip(drafts, examples)]
     reviser = build_generator(run / "reviser" / "model", cfg.evolve.revise.generation)
     revise_cfg = cfg.evolve.revise
     judge = get_judge(cfg.evolve.judge)
