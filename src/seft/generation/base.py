@@ -49,7 +49,7 @@ def length_batches(lengths: Sequence[int], batch_size: int, *, extra: int = 0,
     A batch is padded to its longest input, and every row also carries up to ``extra`` new
     tokens. A batch ends early when the next (longer) input would make more than ``max_padding``
     of its positions padding: one 2,600-token prompt at the end of a batch of 150-token prompts
-    would otherwise multiply that batch's prefill by ten. 1.0 never ends a batch early."""
+    would otherwise multiply that batch's prefill more than tenfold. 1.0 never ends a batch early."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
     batches: list[list[int]] = []
     batch: list[int] = []
