@@ -43,7 +43,7 @@ def main(argv=None) -> int:
 
     from seft.data.benchsets import prompt_set_path
     from seft.data.shards import read_jsonl
-    from seft.generation.base import SamplingParams
+    from seft.generation.base import SamplingParams, length_batches
     from seft.generation.hf import HFGenerator
     from seft.models.chat import render_prompts
     from seft.models.loading import load_model_and_tokenizer
@@ -70,8 +70,8 @@ def main(argv=None) -> int:
     print("| max_padding | batches | prefill positions | wall (s) | vs the first | answers identical |")
     print("|---|---|---|---|---|---|")
     ref = args.max_padding[0]
-    for m, gen in gens.items():
-        batches = gen._batches(lengths, args.max_new_tokens)
+    for m in gens:
+        batches = length_batches(lengths, args.batch_size, extra=args.max_new_tokens, max_padding=m)
         wall = statistics.median(times[m])
         same = sum(a == b for a, b in zip(answers[m], answers[ref]))
         print(f"| {m:g} | {len(batches)} | {prefill_positions(lengths, batches):,} | {wall:.1f} | "
