@@ -1,6 +1,7 @@
 """Training throughput: seft's ``train_sft`` beside a plain PyTorch loop on the same batches.
 
-    python benchmarks/train_speed.py [--models smollm2 testbed] [--modes full lora] [--steps 8] [--repeats 2]
+    python benchmarks/train_speed.py [--models smollm2 testbed] [--modes full lora] [--methods sft dpo orpo]
+                                     [--steps 8] [--repeats 2]
 
 Variants, per model and mode (full fine-tune, LoRA), all in one process:
 
@@ -9,8 +10,14 @@ Variants, per model and mode (full fine-tune, LoRA), all in one process:
   pipeline (chat template, completion-only labels);
 - **seft train_sft**: the trainer ``train_sft`` builds (TRL's SFTTrainer with seft's callbacks), with
   its LM head projecting only the labelled positions (``seft.training.lm_head``);
+- **seft, one pass per batch**: ``train_sft`` with the whole padded batch in one backbone pass
+  (``seft.training.lm_head.MAX_CHUNKS = 1``) instead of length groups;
 - **seft, TRL's head**: the same trainer with TRL's fused head as TRL installs it (every position
   projected off Triton devices): what ``train_sft`` did before.
+
+``--methods dpo orpo`` times the preference trainers on pairs with the IF world's length spread:
+TRL's own head (DPO's fused head over every position; ORPO's full logits, read three times), seft's
+(labelled positions, length groups) and seft's in one pass per batch.
 
 Each variant trains ``--warmup`` steps, then ``--steps`` timed steps; throughput is non-pad tokens
 per second over the timed steps (the Trainer's own token count, and the same count in the loop).
@@ -45,6 +52,18 @@ def examples(n: int, seed: int = 0) -> list[dict]:
              "completion": words(rng.randint(15, 40))} for _ in range(n)]
 
 
+def pairs(n: int, seed: int = 0) -> list[dict]:
+    """Preference pairs with the length spread of the IF world's: prompts of 20-110 words, a chosen
+    and a rejected response of 5-45 words each."""
+    rng = random.Random(seed)
+
+    def words(k):
+        return " ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + "."
+
+    return [{"prompt": f"{words(rng.randint(20, 110))}\n\nAnswer in one paragraph.",
+             "chosen": words(rng.randint(5, 45)), "rejected": words(rng.randint(5, 45))} for _ in range(n)]
+
+
 def _timing_callback(times: list, tokens: list):
     from transformers import TrainerCallback
 
@@ -59,12 +78,13 @@ def _timing_callback(times: list, tokens: list):
     return Timer()
 
 
-def run_seft(path: str, data: list[dict], cfg, n_steps: int, *, trl_head: bool) -> dict:
+def run_seft(path: str, data: list[dict], cfg, n_steps: int, *, trl_head: bool, one_pass: bool = False) -> dict:
     from seft.models.loading import unwrap_peft
-    from seft.training import build_sft_trainer
+    from seft.training import build_sft_trainer, lm_head
 
     times, tokens = [], []
     t0 = time.perf_counter()
+    chunks = lm_head.MAX_CHUNKS
     with tempfile.TemporaryDirectory() as out:
         trainer = build_sft_trainer(path, data, out, cfg, callbacks=[_timing_callback(times, tokens)])
         if trl_head:
@@ -72,7 +92,41 @@ def run_seft(path: str, data: list[dict], cfg, n_steps: int, *, trl_head: bool) 
             base.forward = base.forward.__func__.trl_forward
         setup = time.perf_counter() - t0
         trainer.args.max_steps = n_steps
-        trainer.train()
+        lm_head.MAX_CHUNKS = 1 if one_pass else chunks
+        try:
+            trainer.train()
+        finally:
+            lm_head.MAX_CHUNKS = chunks
+    return {"setup": setup, "times": times, "tokens": tokens}
+
+
+def run_preference(method: str, path: str, data: list[dict], cfg, n_steps: int, *, variant: str) -> dict:
+    """``variant``: "seft" (labelled positions, length groups), "one pass" (labelled positions, the
+    whole padded batch in one pass) or "trl" (TRL's own head: DPO's fused head over every position,
+    ORPO's full logits)."""
+    from seft.models.loading import unwrap_peft
+    from seft.training import lm_head
+    from seft.training.preference import build_preference_trainer
+
+    times, tokens = [], []
+    t0 = time.perf_counter()
+    chunks = lm_head.MAX_CHUNKS
+    with tempfile.TemporaryDirectory() as out:
+        trainer = build_preference_trainer(method, path, data, out, cfg, callbacks=[_timing_callback(times, tokens)])
+        if variant == "trl" and method == "dpo":
+            for m in (trainer.model, trainer.ref_model):
+                if m is not None:
+                    base = unwrap_peft(m)
+                    base.forward = base.forward.__func__.trl_forward
+        elif variant == "trl":
+            trainer._fused_head = False
+        setup = time.perf_counter() - t0
+        trainer.args.max_steps = n_steps
+        lm_head.MAX_CHUNKS = 1 if variant == "one pass" else chunks
+        try:
+            trainer.train()
+        finally:
+            lm_head.MAX_CHUNKS = chunks
     return {"setup": setup, "times": times, "tokens": tokens}
 
 
@@ -131,6 +185,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=["smollm2"], choices=["smollm2", "testbed"])
     ap.add_argument("--modes", nargs="+", default=["full", "lora"], choices=["full", "lora"])
+    ap.add_argument("--methods", nargs="+", default=["sft"], choices=["sft", "dpo", "orpo"],
+                    help="sft: against a plain loop; dpo, orpo (preference pairs): against TRL's own head")
     ap.add_argument("--steps", type=int, default=6, help="timed steps per variant")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     ap.add_argument("--batch", type=int, default=8)
@@ -138,7 +194,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--smollm2", help="folder of the model benchmarked as SmolLM2 (default: models:smollm2-135m-instruct)")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available; bf16 there)")
-    ap.add_argument("--no-trl-head", dest="trl_head", action="store_false", help="leave out the TRL-head variant")
+    ap.add_argument("--no-trl-head", dest="trl_head", action="store_false", help="sft: leave out the one-pass and TRL-head variants")
     args = ap.parse_args(argv)
 
     import logging
@@ -174,34 +230,58 @@ def main(argv=None) -> int:
             path = str(testbed / "base_policy")
             data = [{"prompt": r["prompt"], "completion": r["meta"]["reference"]}
                     for r in read_jsonl(testbed / "dev.jsonl")][:args.batch * n_steps * 2]
-        for mode in args.modes:
-            cfg = TrainConfig(learning_rate=1e-5 if mode == "full" else 1e-4, batch_size=args.batch,
-                              max_length=args.max_length, lora=mode == "lora", save_steps=10_000, logging_steps=1_000)
-            batches = loop_batches(path, data, cfg, n_steps)
-            variants = {"plain loop": functools.partial(run_plain, path, batches, cfg, device),
-                        "seft train_sft": functools.partial(run_seft, path, data, cfg, n_steps, trl_head=False)}
-            if args.trl_head:
-                variants["seft, TRL's head"] = functools.partial(run_seft, path, data, cfg, n_steps, trl_head=True)
-            results = {v: [] for v in variants}
-            for _ in range(args.repeats):
-                for v, fn in variants.items():
-                    results[v].append(fn())
-            flops_per_token = (6 if mode == "full" else 4) * _count(path)  # LoRA: no weight gradients
-            plain = statistics.median(throughput(r, args.warmup) for r in results["plain loop"])
-            for v, rs in results.items():
-                tps = statistics.median(throughput(r, args.warmup) for r in rs)
-                step = statistics.median(statistics.median(r["times"][args.warmup:]) for r in rs)
-                first = statistics.median(r["times"][0] for r in rs)
-                setup = statistics.median(r["setup"] for r in rs)
-                share = flops_per_token * tps / 1e9 / ceiling
-                rows.append((name, mode, v, tps, tps / plain, step, first, setup, share))
-    print("| model | mode | variant | tokens/s | vs plain loop | step (s) | first step (s) | setup (s) | model FLOPs / ceiling |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, mode, v, tps, ratio, step, first, setup, share in rows:
-        print(f"| {name} | {mode} | {v} | {tps:.0f} | {ratio:.2f}x | {step:.2f} | {first:.2f} | {setup:.1f} | {share:.0%} |")
+        for method in args.methods:
+            if method != "sft" and name != "smollm2":
+                continue  # preference pairs are words: the testbed's tokenizer has no use for them
+            for mode in args.modes:
+                cfg = TrainConfig(learning_rate=1e-5 if mode == "full" else 1e-4, batch_size=args.batch,
+                                  max_length=args.max_length, lora=mode == "lora", save_steps=10_000,
+                                  logging_steps=1_000)
+                variants = _variants(method, path, data, cfg, n_steps, device, args)
+                results = {v: [] for v in variants}
+                for _ in range(args.repeats):
+                    for v, fn in variants.items():
+                        results[v].append(fn())
+                # LoRA: no weight gradients. DPO's reference reads every policy token again (forward only).
+                flops_per_token = ((6 if mode == "full" else 4) + (2 if method == "dpo" else 0)) * _count(path)
+                reference = next(iter(results))
+                base = statistics.median(throughput(r, args.warmup) for r in results[reference])
+                for v, rs in results.items():
+                    tps = statistics.median(throughput(r, args.warmup) for r in rs)
+                    step = statistics.median(statistics.median(r["times"][args.warmup:]) for r in rs)
+                    first = statistics.median(r["times"][0] for r in rs)
+                    setup = statistics.median(r["setup"] for r in rs)
+                    share = flops_per_token * tps / 1e9 / ceiling
+                    rows.append((name, method, mode, v, tps, tps / base, reference, step, first, setup, share))
+    print("| model | method | mode | variant | tokens/s | ratio | vs | step (s) | first step (s) | setup (s) "
+          "| model FLOPs / ceiling |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, method, mode, v, tps, ratio, reference, step, first, setup, share in rows:
+        print(f"| {name} | {method} | {mode} | {v} | {tps:.0f} | {ratio:.2f}x | {reference} | {step:.2f} | {first:.2f} "
+              f"| {setup:.1f} | {share:.0%} |")
     print(f"\nmedians of {args.repeats} repeats of {args.steps} timed steps after {args.warmup} warm-up steps; "
-          f"batch {args.batch} x up to {args.max_length} tokens")
+          f"batch {args.batch} x up to {args.max_length} tokens (DPO, ORPO: {args.batch} pairs, so twice the rows); "
+          "tokens/s counts the policy's non-pad tokens")
     return 0
+
+
+def _variants(method: str, path: str, data: list[dict], cfg, n_steps: int, device: str, args) -> dict:
+    """The variants timed for one method, the reference (the ratio's denominator) first."""
+    if method == "sft":
+        batches = loop_batches(path, data, cfg, n_steps)
+        variants = {"plain loop": functools.partial(run_plain, path, batches, cfg, device),
+                    "seft train_sft": functools.partial(run_seft, path, data, cfg, n_steps, trl_head=False)}
+        if args.trl_head:
+            variants["seft, one pass per batch"] = functools.partial(run_seft, path, data, cfg, n_steps,
+                                                                     trl_head=False, one_pass=True)
+            variants["seft, TRL's head"] = functools.partial(run_seft, path, data, cfg, n_steps, trl_head=True)
+        return variants
+    prefs = pairs(args.batch * n_steps * 2)
+    return {f"TRL's {method.upper()} head": functools.partial(run_preference, method, path, prefs, cfg, n_steps,
+                                                             variant="trl"),
+            f"seft {method}": functools.partial(run_preference, method, path, prefs, cfg, n_steps, variant="seft"),
+            f"seft {method}, one pass per batch": functools.partial(run_preference, method, path, prefs, cfg, n_steps,
+                                                                    variant="one pass")}
 
 
 def _count(path: str) -> int:

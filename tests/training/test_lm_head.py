@@ -85,3 +85,51 @@ def test_a_batch_too_large_for_full_logits_goes_to_trls_tiled_head(tiny_model_di
     monkeypatch.setattr(lm_head, "MAX_LOGITS", 0)  # any labelled position is now too many
     model(**batch, fused_lm_head=True)
     assert calls == ["ours"]  # TRL's head answered the second call
+
+
+def test_length_chunks_by_hand():
+    from seft.training.lm_head import length_chunks
+
+    # unsplit: 4 rows x 10 = 40. Two groups {10, 9} + {3, 2}: 20 + 6 = 26, saves 14 >= 5% of 40.
+    # A third group saves 1 more (25): under 2, not taken.
+    assert length_chunks([10, 2, 9, 3]) == [[0, 2], [3, 1]]
+    assert length_chunks([10, 2, 9, 3], max_chunks=1) == [[0, 1, 2, 3]]
+    assert length_chunks([10, 2, 9, 3], min_gain=0.0) == [[0], [2], [3, 1]]  # 25 < 26: any gain counts
+    assert length_chunks([5, 5, 5]) == [[0, 1, 2]]  # nothing to save
+    assert length_chunks([7]) == [[0]]
+    # 8 rows, one long: it goes alone (100 + 7 x 12 = 184 against 800)
+    assert length_chunks([12, 100, 11, 12, 10, 12, 9, 12]) == [[1], [0, 3, 5, 7, 2, 4, 6]]
+
+
+def test_length_groups_give_the_whole_batchs_states(tiny_model_dir, tmp_path, monkeypatch):
+    """The backbone runs once per length group, and loss, log-probs and gradients are those of one
+    pass over the whole padded batch."""
+    import torch
+
+    from seft.training import lm_head
+
+    examples = EXAMPLES + [{"prompt": "x: " + "abcdefgh" * 4, "completion": "h" * 20}]
+    cfg = TrainConfig(max_steps=1, batch_size=4, max_length=96, lora=True, lora_r=4, lora_alpha=8,
+                      lora_dropout=0.0, save_steps=100)
+    trainer = build_sft_trainer(tiny_model_dir, examples, tmp_path / "out", cfg)
+    peft_model = trainer.model
+    base = peft_model.get_base_model()
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(examples))])
+    batch = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "labels")}
+    lengths = batch["attention_mask"].sum(-1).tolist()
+    assert len(lm_head.length_chunks(lengths)) > 1  # the long row makes it split
+
+    calls = []
+    hook = base.base_model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        grouped, grouped_grads = _fields(peft_model, batch)
+    finally:
+        hook.remove()
+    assert len(calls) == len(lm_head.length_chunks(lengths))
+    monkeypatch.setattr(lm_head, "length_chunks", lambda lengths, **kw: [list(range(len(lengths)))])
+    whole, whole_grads = _fields(peft_model, batch)
+    torch.testing.assert_close(grouped.loss, whole.loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grouped.log_probs, whole.log_probs, rtol=1e-5, atol=1e-6)
+    assert grouped_grads.keys() == whole_grads.keys() and grouped_grads
+    for name in grouped_grads:
+        torch.testing.assert_close(grouped_grads[name], whole_grads[name], rtol=1e-4, atol=1e-6)

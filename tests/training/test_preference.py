@@ -74,6 +74,99 @@ def test_orpo_nll_covers_the_completion_only(tiny_model_dir, toy_pairs, tmp_path
     assert abs(nll.item() - with_prompt.item()) > 1e-3
 
 
+@pytest.mark.parametrize("lora", [False, True])
+def test_orpo_projects_the_responses_only_with_the_same_loss_and_gradients(tiny_model_dir, toy_pairs, tmp_path, lora):
+    """The fused-head ORPO forward gives what TRL's full-logits forward (plus our completion NLL) gives."""
+    import torch
+
+    cfg = _cfg(lora=lora, lora_r=4, lora_alpha=8, lora_dropout=0.0)
+    pairs = toy_pairs[:3] + [{"prompt": "x: a much longer prompt than the others", "chosen": "ok", "rejected": "nope"}]
+    trainer = build_preference_trainer("orpo", tiny_model_dir, pairs, tmp_path / "o", cfg, beta=0.5)
+    assert trainer._fused_head
+    batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(4)]))
+
+    def run(fused):
+        trainer._fused_head = fused
+        trainer.model.zero_grad()
+        loss, metrics = trainer.get_batch_loss_metrics(trainer.model, batch)
+        loss.backward()
+        out = trainer.concatenated_forward(trainer.model, batch)
+        grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+        return loss, metrics, out, grads
+
+    from seft.models.loading import unwrap_peft
+
+    calls = []
+    hook = unwrap_peft(trainer.model).base_model.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        loss, metrics, out, grads = run(True)
+    finally:
+        hook.remove()
+    assert len(calls) == 2 * 2  # twice (loss, then outputs) in two length groups: the long pair apart
+    loss_t, metrics_t, out_t, grads_t = run(False)
+    torch.testing.assert_close(loss, loss_t, rtol=1e-5, atol=1e-6)
+    for i in (0, 1, 4):  # chosen and rejected mean log-probs, the chosen response's NLL
+        torch.testing.assert_close(out[i], out_t[i], rtol=1e-5, atol=1e-6)
+    for key in ("rewards/margins", "log_odds_ratio", "nll_loss"):
+        assert metrics[key] == pytest.approx(metrics_t[key], rel=1e-5, abs=1e-6)
+    assert grads.keys() == grads_t.keys() and grads
+    for name in grads:
+        torch.testing.assert_close(grads[name], grads_t[name], rtol=1e-4, atol=1e-6)
+    # the "logits" it returns are one mean per response token, not (B, L, V)
+    assert out[2].dim() == 1 and out[2].numel() == int((batch["chosen_labels"][:, 1:] != -100).sum())
+
+
+def test_dpo_head_projects_the_responses_with_trls_values(tiny_model_dir, toy_pairs, tmp_path):
+    """Policy and reference go through the labelled-positions head; loss, metrics and gradients match
+    TRL's head (every field DPO reads, the WPO weight's log sum p^2 included)."""
+    import torch
+    from trl.trainer.utils import add_fused_lm_head
+
+    trainer = build_preference_trainer("dpo", tiny_model_dir, toy_pairs[:4], tmp_path / "d", _cfg(), beta=0.5)
+    for m in (trainer.model, trainer.ref_model):
+        assert hasattr(m.forward.__func__, "trl_forward")  # wrapped
+    batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(4)]))
+    with torch.no_grad():  # one step, so that policy and reference differ
+        for p in trainer.model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    policy = trainer.model
+    ours = policy.forward
+
+    def run(forward):
+        policy.forward = forward
+        policy.zero_grad()
+        loss = trainer.compute_loss(policy, batch)
+        loss.backward()
+        logged = {k: v[-1] for k, v in trainer._metrics["train"].items()}
+        return loss, logged, {n: p.grad.clone() for n, p in policy.named_parameters() if p.grad is not None}
+
+    loss, logged, grads = run(ours)
+    loss_t, logged_t, grads_t = run(ours.__func__.trl_forward)
+    policy.forward = ours
+    torch.testing.assert_close(loss, loss_t, rtol=1e-5, atol=1e-6)
+    assert logged.keys() == logged_t.keys()
+    for key in logged.keys() - {"num_tokens"}:  # num_tokens: a running total over both calls
+        assert logged[key] == pytest.approx(logged_t[key], rel=1e-4, abs=1e-5), key
+    for name in grads:
+        torch.testing.assert_close(grads[name], grads_t[name], rtol=1e-4, atol=1e-6)
+
+    # log sum p^2 (DPO's WPO weighting), against a TRL head that computes it
+    from transformers import AutoModelForCausalLM
+
+    from seft.training.lm_head import project_labelled_positions
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    add_fused_lm_head(model, outputs=("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1"))
+    assert project_labelled_positions(model)
+    args = {k: batch[k] for k in ("input_ids", "attention_mask")}
+    labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
+    with torch.no_grad():
+        a = model(**args, labels=labels, fused_lm_head=True)
+        b = model.forward.__func__.trl_forward(**args, labels=labels, fused_lm_head=True)
+    for field_ in ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits"):
+        torch.testing.assert_close(getattr(a, field_), getattr(b, field_), rtol=1e-5, atol=1e-5)
+
+
 # ----------------------------------------------------------------------------- DPO
 def test_dpo_reference_is_a_frozen_copy_of_the_start(tiny_model_dir, toy_pairs, tmp_path):
     trainer = build_preference_trainer("dpo", tiny_model_dir, toy_pairs, tmp_path / "d", _cfg(max_steps=4), beta=0.5)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..config.common import TrainConfig
 from ..models.chat import check_stop_token, prompt_messages
-from ..models.loading import local_or_hub, quiet_library_noise
+from ..models.loading import local_or_hub, quiet_library_noise, unwrap_peft
 from .common import (
     CHECKPOINT_DIR,
     ForwardCounting,
@@ -40,6 +40,7 @@ from .common import (
     trainer_arguments,
 )
 from .completions import end_completions_at_stop
+from .lm_head import project_labelled_positions
 
 __all__ = ["METHODS", "build_preference_trainer", "to_preference_conversational", "train_preference"]
 
@@ -91,8 +92,13 @@ def _dpo_trainer(model, tokenizer, peft_config, dataset, cfg: TrainConfig, ckpt_
         ref_model = copy.deepcopy(model)  # the starting policy, frozen
         ref_model.requires_grad_(False)
         ref_model.eval()
-    return _dpo_class()(model=model, ref_model=ref_model, args=args, train_dataset=dataset,
-                        processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+    trainer = _dpo_class()(model=model, ref_model=ref_model, args=args, train_dataset=dataset,
+                           processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+    # TRL put its fused head on the policy and the reference; off Triton it projects every position.
+    for m in (trainer.model, trainer.ref_model):
+        if m is not None:
+            project_labelled_positions(unwrap_peft(m))
+    return trainer
 
 
 # ----------------------------------------------------------------------------- ORPO
@@ -119,8 +125,10 @@ def _orpo_class():
         def concatenated_forward(self, model, batch):
             # TRL's ORPO puts its NLL term on the prompt tokens as well as the chosen response. The
             # paper's L_SFT is the response's likelihood (the reference code's disable_prompt_loss),
-            # and our SFT baseline trains the response only: recompute the NLL over the
-            # completion labels (prompt and padding are -100 there).
+            # and our SFT baseline trains the response only: the NLL is over the completion labels
+            # (prompt and padding are -100 there).
+            if getattr(self, "_fused_head", False) and not (self.aux_loss_enabled or self.is_encoder_decoder):
+                return self._labelled_forward(model, batch)
             out = super().concatenated_forward(model, batch)
             chosen_logits = out[2]                       # (B, L-1, V): predictions for positions 1..L-1
             labels = batch["chosen_labels"][:, 1:]       # (B, Lc-1), Lc <= L
@@ -128,6 +136,23 @@ def _orpo_class():
             nll = F.cross_entropy(chosen_logits.reshape(-1, chosen_logits.shape[-1]),
                                   labels.reshape(-1).to(chosen_logits.device), ignore_index=-100)
             return (*out[:4], nll, *out[5:])
+
+        def _labelled_forward(self, model, batch):
+            # TRL's ORPO builds the (2B, L, V) logits of every position and reads them three times
+            # (its NLL, the log-probs, the NLL again above). Through the fused head (`_orpo_trainer`)
+            # only the response positions are projected: the same log-probs and NLL, at the cost of
+            # the response tokens. The returned "logits" feed only TRL's `logits/chosen|rejected`
+            # metrics; here they are the mean logit at each response position.
+            cat = self.concatenated_inputs(batch, is_encoder_decoder=False, padding_value=self.padding_value,
+                                           device=self.accelerator.device)
+            n = batch["chosen_labels"].shape[0]
+            out = model(input_ids=cat["concatenated_input_ids"], attention_mask=cat["concatenated_attention_mask"],
+                        labels=cat["concatenated_labels"], fused_lm_head=True, use_cache=False)
+            counts = out.label_mask.sum(-1)
+            mean_logps = out.log_probs.sum(-1) / counts  # TRL's average_log_prob=True
+            nll = -out.log_probs[:n].sum() / counts[:n].sum().clamp(min=1)
+            mask = out.label_mask.bool()
+            return (mean_logps[:n], mean_logps[n:], out.mean_logits[:n][mask[:n]], out.mean_logits[n:][mask[n:]], nll)
 
     return CountingORPOTrainer
 
@@ -138,8 +163,19 @@ def _orpo_trainer(model, tokenizer, peft_config, dataset, cfg: TrainConfig, ckpt
 
     args = ORPOConfig(**trainer_arguments(cfg, ckpt_dir), max_length=cfg.max_length, beta=beta,
                       remove_unused_columns=False)
-    return _orpo_class()(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config, callbacks=callbacks)
+    trainer = _orpo_class()(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                            peft_config=peft_config, callbacks=callbacks)
+    # The fused head DPO and SFT use (TRL's, then ours off Triton): ORPO's forward then projects
+    # only the response positions (CountingORPOTrainer._labelled_forward).
+    causal = unwrap_peft(trainer.model)
+    if not hasattr(causal, "get_output_embeddings") or causal.get_output_embeddings() is None:
+        return trainer
+    from trl.trainer.utils import add_fused_lm_head
+
+    add_fused_lm_head(causal, outputs=("log_probs", "mean_logits"))
+    project_labelled_positions(causal)
+    trainer._fused_head = True
+    return trainer
 
 
 # ----------------------------------------------------------------------------- shared
