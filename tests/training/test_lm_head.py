@@ -95,6 +95,8 @@ def test_length_chunks_by_hand():
     assert length_chunks([10, 2, 9, 3]) == [[0, 2], [3, 1]]
     assert length_chunks([10, 2, 9, 3], max_chunks=1) == [[0, 1, 2, 3]]
     assert length_chunks([10, 2, 9, 3], min_gain=0.0) == [[0], [2], [3, 1]]  # 25 < 26: any gain counts
+    assert length_chunks([10, 2, 9, 3], min_saved=15) == [[0, 1, 2, 3]]  # 14 saved: under 15
+    assert length_chunks([10, 2, 9, 3], min_saved=14) == [[0, 2], [3, 1]]
     assert length_chunks([5, 5, 5]) == [[0, 1, 2]]  # nothing to save
     assert length_chunks([7]) == [[0]]
     # 8 rows, one long: it goes alone (100 + 7 x 12 = 184 against 800)
@@ -118,6 +120,12 @@ def test_length_groups_give_the_whole_batchs_states(tiny_model_dir, tmp_path, mo
     batch = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "labels")}
     lengths = batch["attention_mask"].sum(-1).tolist()
     assert len(lm_head.length_chunks(lengths)) > 1  # the long row makes it split
+    calls = []
+    hook = base.base_model.register_forward_hook(lambda *a: calls.append(1))
+    _fields(peft_model, batch)
+    assert len(calls) == 1  # but a pass of this tiny model saves less than a split costs: one pass
+    monkeypatch.setattr(lm_head, "MIN_SAVED_WORK", 0)  # as if the model were large
+    hook.remove()
 
     calls = []
     hook = base.base_model.register_forward_hook(lambda *a: calls.append(1))
