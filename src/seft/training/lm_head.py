@@ -42,7 +42,7 @@ MAX_CHUNKS = 3
 MIN_GAIN = 0.05
 # ... and saves at least this many parameter x positions (~2 GFLOP of forward pass, milliseconds on
 # any CPU): SmolLM2 (135M) groups when it saves 8 positions; the testbed's 0.8M model, whose passes
-# cost more in dispatch than in arithmetic, would need 1,250 and keeps its batches whole.
+# cost more in dispatch than in arithmetic, needs 1,250 (the demo's batches stay whole).
 MIN_SAVED_WORK = 1e9
 
 # Config fields that change the logits after the head's matmul; TRL's head applies them, ours does not.

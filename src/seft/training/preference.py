@@ -15,7 +15,10 @@ Reference model (DPO):
 
 Cost: each training batch of B pairs is 2B sequences. DPO runs them through the policy (forward +
 backward) and again through the reference (forward, no grad): 4B forward passes. ORPO has no
-reference: 2B. Tokens count the same way (the reference sees the policy's tokens again).
+reference: 2B. Tokens count the same way (the reference sees the policy's tokens again). Both
+losses go through the LM head of :mod:`.lm_head` (only the response positions projected off Triton,
+the backbone in length groups), as SFT does: TRL's own DPO head projects every position on CPU, and
+TRL's ORPO builds the logits of every position.
 """
 from __future__ import annotations
 
