@@ -61,6 +61,21 @@ def test_state_marks_persist(tmp_path):
     assert again.done("a") and again.info("a") == {"steps": 3}
 
 
+def test_two_states_of_one_folder_keep_each_others_marks(tmp_path):
+    """A run and the evolution inside it hold a RunState each of the same state.json: a mark made
+    through one must survive the other's next mark (the run's baselines once erased the evolution's
+    `eval/base`, so the no-draft ablation evaluated the base again)."""
+    run = RunState(tmp_path / "state.json")
+    run.mark("reviser_train")
+    evolution = RunState(tmp_path / "state.json")  # opened later, as run_evolve does
+    evolution.mark("eval/base")
+    evolution.mark("round_01/policy", seconds=12)
+    run.mark("baseline/sft")  # through the older object
+    fresh = RunState(tmp_path / "state.json")
+    assert fresh.data["done"] == ["reviser_train", "eval/base", "round_01/policy", "baseline/sft"]
+    assert run.done("eval/base") and run.info("round_01/policy") == {"seconds": 12}
+
+
 def test_changed_config_is_refused_with_the_keys(tmp_path):
     from seft.config import load_config
     from seft.config.stages import RunConfig

@@ -172,13 +172,14 @@ def test_seft_without_drafts_is_a_baseline_row(run_config, tmp_path):
     eval_ood is a final-only set: scored for base, the last round and the baselines only."""
     out = tmp_path / "run"
     # a sweep of the other baselines (none listed here) must not reach the ablation's own run
-    assert main(["run", str(run_config), "--out", str(out), "--with-baselines", "--set", "baselines=[no_drafts]",
+    # SFT first: its marks in the run's state.json must not erase the evolution's (eval/base, rounds)
+    assert main(["run", str(run_config), "--out", str(out), "--with-baselines", "--set", "baselines=[sft, no_drafts]",
                  "--set", "baseline_beta_sweep=[0.1, 0.5]", "--set", "baseline_pair_mode_sweep=[best_vs_each]",
                  "--set", "evolve.final_only_sets=[eval_ood]"]) == 0
     s = _summary(out)
     rounds = {"eval": {"seft_round_1", "seft_round_2"}, "eval_ood": set()}
     for name, models in s["sets"].items():
-        assert set(models) == {"base", "seft_round_3", "seft_final", "no_drafts"} | rounds[name]
+        assert set(models) == {"base", "seft_round_3", "seft_final", "sft", "no_drafts"} | rounds[name]
         assert models["no_drafts"] == _summary(out / "baselines" / "no_drafts")["sets"][name]["seft_final"]
         assert _summary(out / "baselines" / "no_drafts")["sets"][name]["base"] == models["base"]
         assert len((out / "eval" / "no_drafts" / f"{name}.jsonl").read_text().splitlines()) == models["no_drafts"]["n"]
@@ -191,6 +192,7 @@ def test_seft_without_drafts_is_a_baseline_row(run_config, tmp_path):
     assert len(revs) == 16  # ... and the same rounds, on the teacher's answers
     state = json.loads((out / "baselines" / "no_drafts" / "state.json").read_text())
     assert state["info"]["eval/base"] == {"adopted_from": str(out / "eval" / "base")}  # not evaluated twice
+    assert {"eval/base", "round_03/policy", "baseline/sft", "baseline/no_drafts"} <= set(_done(out))
     cost = json.loads((out / "baselines" / "no_drafts" / "cost.json").read_text())
     assert cost["forward_passes"] > 0 and cost["gen_sequences"] == 16 * 2 * 2 + 16
     assert main(["compare", "--set", f"runs=[{out}]", "--out", str(tmp_path / "cmp")]) == 0

@@ -22,19 +22,27 @@ class ConfigMismatch(ValueError):
 
 
 class RunState:
+    """The units done in one run directory. The file is the truth: a run and the evolution inside
+    it each hold a RunState of the same ``state.json``, so every read and every mark reads the
+    file again (a mark written from a stale copy would erase the other's marks)."""
+
     def __init__(self, path: Path):
         self.path = path
-        self.data = json.loads(path.read_text()) if path.exists() else {"done": [], "info": {}}
+
+    @property
+    def data(self) -> dict:
+        return json.loads(self.path.read_text()) if self.path.exists() else {"done": [], "info": {}}
 
     def done(self, unit: str) -> bool:
         return unit in self.data["done"]
 
     def mark(self, unit: str, **info) -> None:
-        if unit not in self.data["done"]:
-            self.data["done"].append(unit)
+        data = self.data
+        if unit not in data["done"]:
+            data["done"].append(unit)
         if info:
-            self.data["info"][unit] = info
-        atomic_write_json(self.path, self.data)
+            data["info"][unit] = info
+        atomic_write_json(self.path, data)
 
     def info(self, unit: str) -> dict:
         return self.data["info"].get(unit, {})
