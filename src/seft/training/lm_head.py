@@ -96,6 +96,9 @@ def length_chunks(lengths: list[int], *, max_chunks: int = MAX_CHUNKS, min_gain:
     means "do not split".
     """
     n = len(lengths)
+    area = max(lengths, default=0) * n
+    if area - sum(lengths) < max(min_gain * area, min_saved, 1):  # all the padding is less than one cut must save
+        return [list(range(n))]
     order = sorted(range(n), key=lambda i: (-lengths[i], i))
     desc = [lengths[i] for i in order]
     # best[c][j]: least area of the first j rows (longest first) in c groups; cut[c][j]: where the last group starts
