@@ -22,7 +22,7 @@ def test_gpu_smoke_runs_its_three_parts_on_cpu(tmp_path):
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     out = done.stdout
-    assert "| smollm2 | full | seft train_sft |" in out and "| smollm2 | lora | plain loop |" in out
+    assert "| smollm2 | sft | full | seft train_sft |" in out and "| smollm2 | sft | lora | plain loop |" in out
     assert "one-pass engine, 50% KEEP" in out and "DIFFER" not in out  # the engine's outputs equal two-pass's
     assert "seft run: exit 0" in out and "| rounds/round_02/policy |" in out
     assert (tmp_path / "out" / "run" / "report.html").is_file()
