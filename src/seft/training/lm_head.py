@@ -22,7 +22,7 @@ temperature is 1, which is how every seft trainer installs it.
 
 It also runs the backbone over less padding. A batch of 8 reviser examples (80-320 tokens) is a
 quarter padding; sorted by length and cut into two or three groups, each padded to its own longest
-row (:func:`length_chunks`), it is 3-12%. With right padding a row's hidden states do not depend on
+row (:func:`length_chunks`), it is 6-12%. With right padding a row's hidden states do not depend on
 the padding after it, so the states, the loss and the gradients are those of the whole batch; the
 batch itself (which examples train together, the loss's normalisation) is unchanged.
 """
@@ -88,12 +88,11 @@ def length_chunks(lengths: list[int], *, max_chunks: int = MAX_CHUNKS, min_gain:
                   min_saved: float = 0) -> list[list[int]]:
     """Rows of one batch in groups of similar length, each group padded only to its own longest row.
 
-    Rows sorted by length are cut into at most ``max_chunks`` runs with the least padded area
-    (sum over groups of rows x the group's longest row). One more group is taken only while it saves at
+    Rows sorted by length are cut into at most ``max_chunks`` runs with the least padded area (sum
+    over groups of rows x the group's longest row). One more group is taken only while it saves at
     least ``min_gain`` of the unsplit batch's area and at least ``min_saved`` positions, since every
-    group costs a pass of its own. Returns
-    the groups as lists of row indices, longest group first; one group (the rows in their order)
-    means "do not split".
+    group costs a pass of its own. Returns the groups as lists of row indices, longest group first;
+    one group (the rows in their order) means "do not split".
     """
     n = len(lengths)
     area = max(lengths, default=0) * n
@@ -109,9 +108,9 @@ def length_chunks(lengths: list[int], *, max_chunks: int = MAX_CHUNKS, min_gain:
     for c in range(1, max_chunks + 1):
         for j in range(1, n + 1):
             for i in range(j):  # the last group is rows i..j-1; its longest row is desc[i]
-                area = best[c - 1][i] + desc[i] * (j - i)
-                if area < best[c][j]:
-                    best[c][j], cut[c][j] = area, i
+                split = best[c - 1][i] + desc[i] * (j - i)
+                if split < best[c][j]:
+                    best[c][j], cut[c][j] = split, i
     chosen = 1
     for c in range(2, min(max_chunks, n) + 1):
         if best[chosen][n] - best[c][n] < max(min_gain * best[1][n], min_saved):
