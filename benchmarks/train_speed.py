@@ -29,6 +29,7 @@ a GPU: against its data-sheet bf16 peak). Setup (tokenizing, loading) is reporte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import random
 import statistics
@@ -38,30 +39,23 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from revise_speed import WORDS, bf16_peak, matmul_ceiling  # noqa: E402  (benchmarks/ is the script's folder)
+from revise_speed import _sentence, bf16_peak, matmul_ceiling  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def examples(n: int, seed: int = 0) -> list[dict]:
     """Reviser-shaped SFT examples: a draft of ~60 words in the prompt, a ~30-word completion."""
     rng = random.Random(seed)
-
-    def words(k):
-        return " ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + "."
-
-    return [{"prompt": f"Draft: {words(rng.randint(40, 70))}\n\nImprove the draft.",
-             "completion": words(rng.randint(15, 40))} for _ in range(n)]
+    return [{"prompt": f"Draft: {_sentence(rng, rng.randint(40, 70))}\n\nImprove the draft.",
+             "completion": _sentence(rng, rng.randint(15, 40))} for _ in range(n)]
 
 
 def pairs(n: int, seed: int = 0) -> list[dict]:
     """Preference pairs with the length spread of the IF world's: prompts of 20-110 words, a chosen
     and a rejected response of 5-45 words each."""
     rng = random.Random(seed)
-
-    def words(k):
-        return " ".join(rng.choice(WORDS) for _ in range(k)).capitalize() + "."
-
-    return [{"prompt": f"{words(rng.randint(20, 110))}\n\nAnswer in one paragraph.",
-             "chosen": words(rng.randint(5, 45)), "rejected": words(rng.randint(5, 45))} for _ in range(n)]
+    return [{"prompt": f"{_sentence(rng, rng.randint(20, 110))}\n\nAnswer in one paragraph.",
+             "chosen": _sentence(rng, rng.randint(5, 45)), "rejected": _sentence(rng, rng.randint(5, 45))}
+            for _ in range(n)]
 
 
 def _timing_callback(times: list, tokens: list):
@@ -78,13 +72,25 @@ def _timing_callback(times: list, tokens: list):
     return Timer()
 
 
+@contextlib.contextmanager
+def _one_pass(on: bool):
+    """Every batch through the backbone in one pass (``on``) instead of length groups."""
+    from seft.training import lm_head
+
+    chunks = lm_head.MAX_CHUNKS
+    lm_head.MAX_CHUNKS = 1 if on else chunks
+    try:
+        yield
+    finally:
+        lm_head.MAX_CHUNKS = chunks
+
+
 def run_seft(path: str, data: list[dict], cfg, n_steps: int, *, trl_head: bool, one_pass: bool = False) -> dict:
     from seft.models.loading import unwrap_peft
-    from seft.training import build_sft_trainer, lm_head
+    from seft.training import build_sft_trainer
 
     times, tokens = [], []
     t0 = time.perf_counter()
-    chunks = lm_head.MAX_CHUNKS
     with tempfile.TemporaryDirectory() as out:
         trainer = build_sft_trainer(path, data, out, cfg, callbacks=[_timing_callback(times, tokens)])
         if trl_head:
@@ -92,11 +98,8 @@ def run_seft(path: str, data: list[dict], cfg, n_steps: int, *, trl_head: bool, 
             base.forward = base.forward.__func__.trl_forward
         setup = time.perf_counter() - t0
         trainer.args.max_steps = n_steps
-        lm_head.MAX_CHUNKS = 1 if one_pass else chunks
-        try:
+        with _one_pass(one_pass):
             trainer.train()
-        finally:
-            lm_head.MAX_CHUNKS = chunks
     return {"setup": setup, "times": times, "tokens": tokens}
 
 
@@ -105,12 +108,10 @@ def run_preference(method: str, path: str, data: list[dict], cfg, n_steps: int, 
     whole padded batch in one pass) or "trl" (TRL's own head: DPO's fused head over every position,
     ORPO's full logits)."""
     from seft.models.loading import unwrap_peft
-    from seft.training import lm_head
     from seft.training.preference import build_preference_trainer
 
     times, tokens = [], []
     t0 = time.perf_counter()
-    chunks = lm_head.MAX_CHUNKS
     with tempfile.TemporaryDirectory() as out:
         trainer = build_preference_trainer(method, path, data, out, cfg, callbacks=[_timing_callback(times, tokens)])
         if variant == "trl" and method == "dpo":
@@ -122,17 +123,12 @@ def run_preference(method: str, path: str, data: list[dict], cfg, n_steps: int, 
             trainer._fused_head = False
         setup = time.perf_counter() - t0
         trainer.args.max_steps = n_steps
-        lm_head.MAX_CHUNKS = 1 if variant == "one pass" else chunks
-        try:
+        with _one_pass(variant == "one pass"):
             trainer.train()
-        finally:
-            lm_head.MAX_CHUNKS = chunks
     return {"setup": setup, "times": times, "tokens": tokens}
 
 
 def run_plain(path: str, batches: list[dict], cfg, device: str = "cpu") -> dict:
-    import contextlib
-
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -194,7 +190,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--smollm2", help="folder of the model benchmarked as SmolLM2 (default: models:smollm2-135m-instruct)")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available; bf16 there)")
-    ap.add_argument("--no-trl-head", dest="trl_head", action="store_false", help="sft: leave out the one-pass and TRL-head variants")
+    ap.add_argument("--no-trl-head", dest="trl_head", action="store_false",
+                    help="sft: leave out the one-pass and TRL-head variants")
     args = ap.parse_args(argv)
 
     import logging

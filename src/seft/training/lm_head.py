@@ -147,16 +147,16 @@ def _backbone(model, args, kwargs):
                            min_saved=MIN_SAVED_WORK / model.num_parameters())
     if len(groups) == 1:
         return model.base_model(**kwargs).last_hidden_state
-    hidden = None
+    parts = []
     for rows in groups:
         index = torch.tensor(rows, device=mask.device)
         width = int(mask[index].sum(-1).max())
         part = {k: (v.index_select(0, index)[:, :width] if torch.is_tensor(v) else v) for k, v in kwargs.items()}
         states = model.base_model(**part).last_hidden_state
-        if hidden is None:
-            hidden = states.new_zeros(mask.shape[0], mask.shape[1], states.shape[-1])
-        hidden = hidden.index_copy(0, index, torch.nn.functional.pad(states, (0, 0, 0, mask.shape[1] - width)))
-    return hidden
+        parts.append(torch.nn.functional.pad(states, (0, 0, 0, mask.shape[1] - width)))
+    # The groups' rows back in the batch's order: position p of the concatenation holds row order[p].
+    order = torch.tensor([i for rows in groups for i in rows], device=mask.device)
+    return torch.cat(parts).index_select(0, torch.argsort(order))
 
 
 def _labelled_forward(model, args, kwargs, target, mask, num_items_in_batch):
