@@ -152,7 +152,7 @@ def test_a_phase_sets_its_own_learning_rate_and_margin(monkeypatch, tmp_path):
     internal, external = ev.phases
     assert (internal.learning_rate, internal.keep_margin) == (None, None)
     assert (external.learning_rate, external.keep_margin) == (3e-4, 8.0)
-    assert evolve.phase_revise(ev, internal).keep_margin == 2.0 and evolve.phase_revise(ev, external).keep_margin == 8.0
+    assert evolve.phase_revise(ev, internal).keep_margin == 1.0 and evolve.phase_revise(ev, external).keep_margin == 8.0
     seen = []
 
     class Result:

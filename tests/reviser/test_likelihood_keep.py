@@ -87,7 +87,7 @@ def test_revise_drafts_keeps_drafts_within_the_margin():
 
 
 def test_on_by_default_off_with_null_and_hf_only():
-    assert ReviseConfig().keep_margin == 2.0
+    assert ReviseConfig().keep_margin == 1.0
     gen = ScoringGenerator(heads={"good": "[MINOR]"}, bodies={"good": "other"}, logprobs={})
     out = revise_drafts(gen, [{"id": "0", "prompt": "q", "draft": "good"}], ReviseConfig(keep_margin=None), tag_budget=9)
     assert out[0]["final"] == "other" and gen.scored == []

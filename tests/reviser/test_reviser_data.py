@@ -62,7 +62,7 @@ def test_build_counts_and_cap():
     assert examples[0] == {"id": "A:2", "prompt": reviser_messages("Q1", "a half"),
                            "completion": "[MAJOR]\na best", "level": "MAJOR", "gap": 0.5,
                            "source_id": "A"}
-    assert examples[2]["completion"] == "[KEEP]"
+    assert examples[2]["completion"] == "[KEEP]\nb2"  # the default KEEP target copies the draft
     assert examples[4]["completion"] == "[MINOR]\nc good" and examples[4]["gap"] == 0.2
 
 
@@ -158,7 +158,7 @@ def test_run_on_seft_pairs(tmp_path):
     out = run_reviser_data(ReviserDataConfig(preferences=src, out=str(tmp_path / "d.jsonl"),
                                              max_keep_share=0.5))
     assert [(r["level"], r["completion"]) for r in read_jsonl(out)] == \
-        [("KEEP", "[KEEP]"), ("MAJOR", "[MAJOR]\ngood")]
+        [("KEEP", "[KEEP]\ngood"), ("MAJOR", "[MAJOR]\ngood")]
     assert json.loads((tmp_path / "d.stats.json").read_text())["kind"] == "pairs"
 
 
@@ -211,7 +211,8 @@ def test_keep_target_tag_draft_teaches_copying():
     by_id = {e["id"]: e["completion"] for e in examples}
     assert by_id["A:0"] == "[KEEP]\na best" and by_id["A:1"] == "[KEEP]\na close"  # each KEEP copies its own draft
     assert by_id["A:2"] == "[MAJOR]\na best" and by_id["C:1"] == "[MINOR]\nc good"  # revisions are unchanged
-    plain, _ = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), max_keep_share=1.0))
+    plain, _ = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), max_keep_share=1.0,
+                                                                  keep_target="tag"))
     assert {e["id"]: e["completion"] for e in plain}["A:1"] == "[KEEP]"
 
 
@@ -226,4 +227,4 @@ def test_without_drafts_the_same_examples_become_a_teacher():
         assert e["prompt"] == reviser_messages(q, "")  # no draft reaches the reviser
         best = {"A": "a best", "B": "b1", "C": "c good"}[e["source_id"]]
         assert e["completion"] == f"[MAJOR]\n{best}"
-    assert any(e["completion"] == "[KEEP]" for e in with_d)  # while the real reviser keeps
+    assert any(e["completion"].startswith("[KEEP]") for e in with_d)  # while the real reviser keeps
