@@ -84,9 +84,11 @@ class ScriptedGenerator:
     that recognises each row by its input ids, revise() through the engine's logits hook."""
 
     def __init__(self, gen, inputs: list, script: Script):
+        from seft.generation.speculative import PassCost
         from seft.models.chat import render_prompts
 
         self.gen, self.script, self.tokenizer = gen, script, gen.tokenizer
+        self.cost = PassCost(keep=100_000)  # every engine pass: what a pass costs on this machine
         tok = gen.tokenizer
         self.keys: dict[tuple, tuple[int, int]] = {}
         for i, text in enumerate(render_prompts(tok, inputs)):
@@ -121,11 +123,15 @@ class ScriptedGenerator:
 
     def revise(self, prompts, drafts, params, **kw):
         # revise_drafts hands over every record in order: the hook's index is the script's row
-        return self.gen.revise(prompts, drafts, params, **kw,
+        return self.gen.revise(prompts, drafts, params, **kw, pass_cost=self.cost,
                                logits_hook=lambda i, ids, logits: _force(logits, self.script.next(i, ids)))
 
     def continuation_logprobs(self, *a, **kw):
         return self.gen.continuation_logprobs(*a, **kw)
+
+
+def _fmt(x) -> str:
+    return "(no positive slope: about the same at any width)" if x is None else f"{x:.0f}"
 
 
 def _median_time(fn, repeats: int) -> tuple[float, object]:
@@ -221,14 +227,21 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
     row("teacher-forced pass over prompt + draft", t)
     revise = ReviseConfig(keep_margin=None, generation=ReviseConfig().generation)
     revise.generation.max_new_tokens = longest
+    doubling = dataclasses.replace(revise, speculation="doubling")
+    costs = []
     for share in args.keep:
         sg = scripted(share)
         two_cfg = ReviseConfig(keep_margin=None, engine="two_pass", generation=revise.generation)
         t2, two = _median_time(lambda: revise_drafts(sg, recs, two_cfg, tag_budget=budget), args.repeats)  # noqa: B023
         t1, eng = _median_time(lambda: revise_drafts(sg, recs, revise, tag_budget=budget), args.repeats)  # noqa: B023
-        same = [(a["level"], a["final"]) for a in two] == [(b["level"], b["final"]) for b in eng]
+        td, dbl = _median_time(lambda: revise_drafts(sg, recs, doubling, tag_budget=budget), args.repeats)  # noqa: B023
+        costs.append(sg.cost)
+        key = lambda recs_: [(a["level"], a["final"]) for a in recs_]  # noqa: E731
+        same = key(two) == key(eng) == key(dbl)
         row(f"two-pass, {share:.0%} KEEP", t2)
-        row(f"one-pass engine, {share:.0%} KEEP", t1, f"{t2 / t1:.2f}x two-pass; outputs {'equal' if same else 'DIFFER'}")
+        row(f"one-pass engine, {share:.0%} KEEP", t1, f"{t2 / t1:.2f}x two-pass, {td / t1:.2f}x doubling windows; "
+            f"outputs {'equal' if same else 'DIFFER'}")
+        row(f"one-pass engine, {share:.0%} KEEP, doubling windows", td)
     sg = scripted(0.5)
     for engine in ("two_pass", "auto"):
         cfg = ReviseConfig(keep_margin=2.0, engine=engine, generation=revise.generation)
@@ -241,7 +254,18 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
     flops = 2 * params_n * (prompt_tokens + draft_tokens)
     return [(n, v, s, s and base / s, e) for n, v, s, e in rows], {
         "params": params_n, "prompt_tokens": prompt_tokens / len(recs), "draft_tokens": draft_tokens / len(recs),
-        "prefill_gflops": flops / tf / 1e9}
+        "prefill_gflops": flops / tf / 1e9, "pass_overhead": _overhead(costs)}
+
+
+def _overhead(costs) -> float | None:
+    """The fixed cost of an engine pass in positions' worth, fitted over every timed pass."""
+    from seft.generation.speculative import PassCost
+
+    every = PassCost(keep=10**7)
+    for c in costs:
+        for p in c.points:
+            every.add(*p)
+    return every.overhead()
 
 
 def bench_run(run: Path, rounds: list[int], repeats: int) -> list[str]:
@@ -307,6 +331,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from seft.config.testbed import TestbedConfig
     from seft.data.shards import read_jsonl
+    from seft.generation.speculative import default_pass_overhead
     from seft.models.registry import resolve_model_ref
     from seft.testbed.build import run_testbed_build
 
@@ -333,7 +358,10 @@ def main(argv=None) -> int:
         notes.append(f"{rows[0][0]}: {info['params'] / 1e6:.1f}M parameters, reviser prompts {info['prompt_tokens']:.0f} "
                      f"tokens, drafts {info['draft_tokens']:.0f} tokens (+ end of turn); the teacher-forced pass runs "
                      f"at {info['prefill_gflops']:.0f} GFLOP/s = {info['prefill_gflops'] / ceiling:.0%} of the ceiling"
-                     + _mfu(info["prefill_gflops"], args.device))
+                     + _mfu(info["prefill_gflops"], args.device)
+                     + f"; a verifying pass costs a fixed {_fmt(info['pass_overhead'])} positions' worth plus one per "
+                     f"position (least squares over the engine's timed passes; the engine's default on this device: "
+                     f"{default_pass_overhead(args.device):g})")
     print(f"| model | variant | wall (s), median of {args.repeats} | vs batched full rewrite | note |")
     print("|---|---|---|---|---|")
     for name, variant, seconds, ratio, extra in table:

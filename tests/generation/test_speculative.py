@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from seft.generation.speculative import align, greedy_revise
+from seft.generation.speculative import PassCost, align, greedy_revise, pass_window
 from tiny_models import _one_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 EOS, PAD, VOCAB = 1, 0, 48
@@ -80,8 +80,12 @@ def _drafts(rng: random.Random, body: list[int]) -> list[int]:
     return d
 
 
-@pytest.mark.parametrize("seed, shared, score_draft", [(0, 0, True), (1, 0, False), (2, 12, True), (3, 12, False)])
-def test_engine_matches_greedy_generate_token_for_token(seed, shared, score_draft):
+# overhead None: the doubling windows; 0: every position costs (short proposals); 1e6: a pass costs
+# the same at any width (the longest proposals)
+@pytest.mark.parametrize("seed, shared, score_draft, overhead", [(0, 0, True, None), (1, 0, False, None),
+                                                                 (2, 12, True, 0.0), (3, 12, False, 0.0),
+                                                                 (4, 0, True, 1e6), (5, 12, False, 1e6)])
+def test_engine_matches_greedy_generate_token_for_token(seed, shared, score_draft, overhead):
 
     model, rng = _model(seed), random.Random(seed)
     system = [rng.randrange(2, VOCAB) for _ in range(shared)]  # a prefix every prompt shares: computed once
@@ -92,7 +96,7 @@ def test_engine_matches_greedy_generate_token_for_token(seed, shared, score_draf
     for start in range(0, len(prompts), 16):  # batches of mixed lengths, as the generator makes them
         got += greedy_revise(model, prompts[start:start + 16], drafts[start:start + 16], pad_id=PAD, stop_ids={EOS},
                              eos_id=EOS, max_new_tokens=BODY, tag_budget=TAG, decide=_decide, speculate=4,
-                             score_draft=score_draft)
+                             score_draft=score_draft, overhead=overhead)
     revised = 0
     for p, ref, d, out in zip(prompts, refs, drafts, got):
         assert out.tokens == _expected(ref), (p, d)
@@ -134,3 +138,34 @@ def test_align_by_hand():
     assert align(draft, [42], hint=4) == 4             # no match: the hint (the token after a substitution)
     assert align(draft, [10], hint=0) is None          # matched the end: nothing left to propose
     assert align(draft, [42], hint=8) is None
+
+
+def test_pass_cost_fits_a_fixed_and_a_per_position_part():
+    cost = PassCost()
+    assert cost.overhead() is None
+    cost.add(10, 1.1)
+    assert cost.overhead() is None            # one width: no slope yet
+    cost.add(10, 1.3)
+    assert cost.overhead() is None            # still one width
+    cost.add(110, 2.2)
+    # least squares over (10, 1.1), (10, 1.3), (110, 2.2): slope 0.01, fixed 2.2 - 1.1 = 1.1 -> 110 positions
+    assert cost.overhead() == pytest.approx(110.0)
+    falling = PassCost()
+    falling.add(10, 2.0)
+    falling.add(100, 1.0)
+    assert falling.overhead() is None         # a slope that is not positive means nothing
+    free = PassCost()
+    free.add(10, 0.5)
+    free.add(20, 1.5)                         # fixed part below zero: clamped to no overhead
+    assert free.overhead() == 0.0
+
+
+def test_pass_window_by_hand():
+    # one row, p = 0.5, no overhead: w=1 -> (1 + .5) / 2 = .75; w=2 -> 1.75 / 3 = .58: one token
+    assert pass_window([0.5], 0.0, 8) == 1
+    # overhead 10: w=1 -> 1.5 / 12 = .1250; w=2 -> 1.75 / 13 = .1346; w=3 -> 1.875 / 14 = .1339
+    assert pass_window([0.5], 10.0, 8) == 2
+    assert pass_window([0.0, 0.0], 100.0, 8) == 1       # nothing will be accepted: the shortest pass
+    assert pass_window([1.0, 1.0], 0.0, 8) == 8         # everything is accepted: the longest
+    assert pass_window([0.9] * 4, 1e6, 30) == 30        # a pass costs the same at any width: the longest
+    assert pass_window([0.9], 0.0, 0) == 1              # nothing to propose

@@ -127,7 +127,8 @@ class HFGenerator:
 
     def revise(self, prompts: Sequence, drafts: Sequence[str], params: SamplingParams, *, tag_budget: int,
                decide, speculate: int = 8, score_draft: bool = True, desc: str = "revise",
-               logits_hook=None) -> list[dict]:
+               logits_hook=None, speculation: str = "adaptive", pass_overhead: float | None = None,
+               pass_cost=None) -> list[dict]:
         """Greedy revision, one prefill per prompt, the draft as the speculation
         (:mod:`.speculative`). ``decide(tag_text, budget_spent)`` -> None (tag line not finished),
         False (stop: KEEP, no tag) or True (revise). One dict per prompt: ``text`` (tag line and
@@ -135,10 +136,17 @@ class HFGenerator:
         ``revision_logprob`` (the generated revision, end of turn included; None when it did not
         end), and the row's ``passes``, ``proposed`` and ``accepted`` draft tokens.
         ``logits_hook(index, generated_ids, logits)``: see :func:`.speculative.greedy_revise`
-        (``index`` is the prompt's index here)."""
+        (``index`` is the prompt's index here). ``speculation``: ``adaptive`` (each pass's proposal
+        length from the cost of a pass, ``pass_overhead`` positions' worth of fixed cost, None: the
+        device's default, and each row's acceptance rate) or ``doubling`` (``speculate`` tokens,
+        doubled while proposals are taken whole). ``pass_cost``: a :class:`.speculative.PassCost`
+        that records every timed pass (how benchmarks measure ``pass_overhead``)."""
         import torch
 
-        from .speculative import greedy_revise
+        from .speculative import default_pass_overhead, greedy_revise
+
+        overhead = None if speculation == "doubling" else (
+            default_pass_overhead(self.model.device.type) if pass_overhead is None else pass_overhead)
 
         if params.temperature > 0:
             raise ValueError("revise() decodes greedily; sampled revisions go through generate()")
@@ -157,6 +165,7 @@ class HFGenerator:
                                         pad_id=self._pad_id(), stop_ids=stops, eos_id=tok.eos_token_id,
                                         max_new_tokens=params.max_new_tokens, tag_budget=tag_budget,
                                         decide=decide_ids, speculate=speculate, score_draft=score_draft,
+                                        overhead=overhead, cost=pass_cost,
                                         logits_hook=None if logits_hook is None else
                                         (lambda k, ids, lg, batch=batch: logits_hook(batch[k], ids, lg)))
                 for i, r in zip(batch, results):

@@ -12,7 +12,13 @@ prefill twice. Here each batch is prefilled once and its KV cache kept:
    decoding would also produce is accepted, plus the model's own token at the first disagreement;
 3. decoding goes on from there, and the draft keeps serving as the proposal after re-alignment
    (the latest generated n-gram, n = 3, 2, 1, looked up in the draft; else the draft token after
-   the one just replaced), prompt-lookup style.
+   the one just replaced), prompt-lookup style. How many draft tokens a pass proposes follows
+   from what a pass costs (a fixed part, ``overhead`` positions' worth, plus one unit per position
+   computed) and how often each row's proposals were accepted so far (:func:`pass_window`): where
+   every position costs (a CPU), rows that keep being edited get short proposals; where a pass
+   costs about the same at any width (a GPU), long ones. ``overhead`` is a setting, not a clock
+   reading, so that a run computes the same thing every time (:class:`PassCost` measures it). The
+   windows change only the speed and the shapes of the passes: every accepted token is verified.
 
 Every accepted token is the argmax of the model's logits given exactly the tokens before it, so the
 output is token for token what greedy ``generate`` gives (up to floating-point ties; the tests use
@@ -27,10 +33,12 @@ the revision's own, from the logits decoding computes anyway: no extra forward p
 from __future__ import annotations
 
 import inspect
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["RevisionOut", "align", "greedy_revise"]
+__all__ = ["PassCost", "RevisionOut", "align", "default_pass_overhead", "greedy_revise", "pass_window"]
 
 
 @dataclass
@@ -60,6 +68,66 @@ def align(draft: Sequence[int], body: Sequence[int], hint: int) -> int | None:
     return hint if hint < len(draft) else None
 
 
+class PassCost:
+    """Seconds per forward pass as ``fixed + per_position * positions``, least squares over the
+    passes recorded so far (positions: rows x width, padding included, since it is computed)."""
+
+    def __init__(self, keep: int = 64):
+        self.points: deque[tuple[int, float]] = deque(maxlen=keep)  # the latest: the machine's load changes
+
+    def add(self, positions: int, seconds: float) -> None:
+        self.points.append((positions, seconds))
+
+    def overhead(self) -> float | None:
+        """The fixed part in positions' worth (fixed / per_position); None until two different
+        widths were timed or while the fit makes no sense (a slope that is not positive)."""
+        n = len(self.points)
+        if n < 2:
+            return None
+        mx = sum(x for x, _ in self.points) / n
+        my = sum(y for _, y in self.points) / n
+        var = sum((x - mx) ** 2 for x, _ in self.points)
+        if var <= 0:
+            return None
+        slope = sum((x - mx) * (y - my) for x, y in self.points) / var
+        if slope <= 0:
+            return None
+        return max(my - slope * mx, 0.0) / slope
+
+
+# The fixed cost of a verifying pass, in positions' worth (what PassCost fits). On a CPU a position
+# costs a matmul row of every weight, so a pass's fixed part (reading the weights, Python, the
+# cache) is worth few positions: SmolLM2-135M's batch-1 decode step takes ~0.058 s here against
+# ~1.5 ms per position at full width (STACK.md), ~40 positions. On a GPU a position costs next to
+# nothing at the widths revision uses and a pass is mostly launches and weight reads: proposals as
+# long as the draft.
+CPU_PASS_OVERHEAD = 40.0
+GPU_PASS_OVERHEAD = 1e5
+
+
+def default_pass_overhead(device_type: str) -> float:
+    """The engine's ``overhead`` where the config leaves it unset: by the kind of device."""
+    return CPU_PASS_OVERHEAD if device_type == "cpu" else GPU_PASS_OVERHEAD
+
+
+def pass_window(accept: Sequence[float], overhead: float, limit: int) -> int:
+    """The proposal length w (1..limit) shared by a pass's rows that gives the most tokens per unit
+    of cost: each row gains its pending token plus the expected accepted prefix, sum_{i<=w} p^i
+    (p: the row's chance that a proposed token is accepted), and the pass costs ``overhead`` plus
+    one position per row and proposed token, (1 + w) per row."""
+    best, best_rate = 1, -1.0
+    gains = [1.0] * len(accept)
+    powers = [1.0] * len(accept)
+    for w in range(1, max(limit, 1) + 1):
+        for r, p in enumerate(accept):
+            powers[r] *= p
+            gains[r] += powers[r]
+        rate = sum(gains) / (overhead + len(accept) * (1 + w))
+        if rate >= best_rate - 1e-12:  # a tie goes to the longer proposal: fewer passes
+            best, best_rate = w, rate
+    return best
+
+
 @dataclass
 class _Row:
     draft: list[int]
@@ -71,25 +139,35 @@ class _Row:
     window: int = 8        # draft tokens the next proposal may hold (grows while proposals are taken whole)
     speculate: int = 8     # ... and what it resets to after a rejection
     full_draft: bool = False  # the first proposal held the whole draft and the end of turn
+    checked: int = 0       # proposed tokens verified (up to and including the first rejected one) ...
+    rejected: int = 0      # ... and how many were rejected: the row's acceptance rate
 
     def __post_init__(self):
         self.speculate = self.window
+
+    def accept_rate(self) -> float:
+        return (self.checked - self.rejected + 1) / (self.checked + 2)  # Laplace: 1/2 before any evidence
 
 
 def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequence[int]], *, pad_id: int,
                   stop_ids: set[int], eos_id: int, max_new_tokens: int, tag_budget: int,
                   decide: Callable[[list[int], bool], bool | None], speculate: int = 8, score_draft: bool = True,
-                  logits_hook: Callable[[int, list[int], object], object] | None = None) -> list[RevisionOut]:
+                  logits_hook: Callable[[int, list[int], object], object] | None = None,
+                  overhead: float | None = None, cost: PassCost | None = None) -> list[RevisionOut]:
     """Revise one batch. ``prompts``: the reviser's chat-templated inputs as ids; ``drafts``: each
     draft's ids (the proposal). ``decide(tag_ids, budget_spent)`` -> None while the tag line is not
     finished, False to stop the row (KEEP, no tag), True to go on with the revision. At most
     ``tag_budget`` tag tokens, then ``max_new_tokens`` body tokens; ``tag_budget=0``: no tag line,
     greedy decoding from the start (``generate``'s greedy path: shared prefix once, finished rows out).
 
-    ``speculate``: draft tokens proposed per pass; a proposal accepted whole doubles the next one, a
-    rejection resets it. ``score_draft``: the first pass after the tag line proposes the whole draft
-    and the end of turn, which also gives the draft's log-likelihood (the likelihood decision);
-    without it the first pass proposes ``speculate`` tokens. ``logits_hook(row, generated_ids,
+    ``overhead`` (positions' worth of fixed cost per pass): each pass's proposal length from
+    :func:`pass_window`; None: ``speculate`` draft tokens per pass, doubled after a proposal
+    accepted whole and reset by a rejection. ``cost``, when given, records every pass after the
+    prefill (positions, seconds): how ``overhead`` is measured.
+
+    ``score_draft``: the first pass after the tag line proposes the whole draft and the end of
+    turn, which also gives the draft's log-likelihood (the likelihood decision); without it the
+    first pass proposes ``speculate`` tokens. ``logits_hook(row, generated_ids,
     logits)``, when given, may change in place the next-token logits of a row after the tokens it
     generated so far (as a ``transformers`` logits processor does; the revision benchmark scripts a
     reviser with it)."""
@@ -107,12 +185,15 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
     active = list(range(len(rows)))       # batch row -> index into `rows`
     props: list[list[int]] = [[] for _ in rows]
     span = 1                              # tokens per row in the last forward pass
+    started = None                        # when the last pass began (None: the prefill, not timed)
     while True:
         # ---- accept: the longest proposed prefix that greedy decoding agrees with, and one more
         # (log-probabilities only where they are read: a full log_softmax over the vocabulary at
         # every position of a verifying pass would cost as much as the pass's lm_head)
         lse = torch.logsumexp(logits, dim=-1)
-        greedy = logits.argmax(-1).tolist()
+        greedy = logits.argmax(-1).tolist()  # waits for the device: the pass is done here
+        if started is not None and cost is not None:
+            cost.add(len(active) * span, time.perf_counter() - started)
         keep = []
         for b, k in enumerate(active):
             row, prop = rows[k], props[k]
@@ -125,6 +206,9 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
                     row.out.draft_logprob = float(sum(_logps(logits, lse, b, prop)))
                 row.phase = "body"
             row.out.accepted += taken
+            if prop:
+                row.checked += min(taken + 1, len(prop))
+                row.rejected += taken < len(prop)
             row.hint = row.start + taken + 1  # the draft token after the one the model replaced
             if prop and row.phase == "body":  # adapt the proposal length to how well the draft is copied
                 row.window = min(row.window * 2, 256) if taken == len(prop) else row.speculate
@@ -146,7 +230,9 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
             mask = mask[:, :-unused]
         # ---- propose and verify: [pending] + proposal per row, right-padded to the longest
         for k in active:
-            props[k] = _proposal(rows[k], eos_id, max_new_tokens, score_draft)
+            props[k] = _proposal(rows[k], eos_id, max_new_tokens, score_draft, None if overhead is None else 256)
+        if overhead is not None:
+            _share_window(rows, props, active, overhead)
         span = 1 + max(len(props[k]) for k in active)
         step = torch.full((len(active), span), pad_id, dtype=torch.long)
         step_mask = torch.zeros((len(active), span), dtype=torch.long)
@@ -160,6 +246,7 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
         # positions count the tokens each row holds: holes and padding do not count
         pos = mask.sum(-1, keepdim=True) + torch.arange(span, device=device)[None, :]
         mask = torch.cat([mask, step_mask], dim=-1)
+        started = time.perf_counter()
         with torch.no_grad():
             res = model(input_ids=step, attention_mask=mask, position_ids=pos, use_cache=True, **{cache_arg: cache})
         cache, logits = _cache_of(res), _wide(res.logits)
@@ -250,8 +337,22 @@ def _wide(logits):
     return logits.float() if logits.element_size() < 4 else logits
 
 
-def _proposal(row: _Row, eos_id: int, max_new_tokens: int, score_draft: bool) -> list[int]:
-    """The draft tokens proposed after the row's pending token."""
+def _share_window(rows: list[_Row], props: list[list[int]], active: list[int], overhead: float) -> None:
+    """Cut the body rows' proposals to the pass's best shared length; a pass that a whole-draft
+    proposal (a row's first after its tag) makes wide anyway lets every row propose up to that."""
+    body = [k for k in active if rows[k].phase == "body"]
+    if not body:
+        return
+    w = pass_window([rows[k].accept_rate() if props[k] else 0.0 for k in body], overhead,
+                    max(len(props[k]) for k in body))
+    w = max(w, max((len(props[k]) for k in active if rows[k].phase != "body"), default=0))
+    for k in body:
+        props[k] = props[k][:w]
+
+
+def _proposal(row: _Row, eos_id: int, max_new_tokens: int, score_draft: bool, window: int | None = None) -> list[int]:
+    """The draft tokens proposed after the row's pending token (at most ``window``, default the
+    row's own doubling window)."""
     out = row.out
     if row.phase == "tag":
         return []
@@ -271,7 +372,7 @@ def _proposal(row: _Row, eos_id: int, max_new_tokens: int, score_draft: bool) ->
     if start is None:
         return []
     row.start = start
-    return whole[start:start + min(row.window, room)]
+    return whole[start:start + min(row.window if window is None else window, room)]
 
 
 def _extend(row: _Row, new: list[int], logps: list[float], stop_ids: set[int], max_new_tokens: int,
