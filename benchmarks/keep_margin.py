@@ -9,6 +9,11 @@ policy's own samples (internal) and the strong writer's answers (external: the t
 writer; on the IF world the base sample edited to satisfy every constraint, as external.jsonl is
 made). Revision runs once; each margin then decides which drafts stand, and the revision audit
 (ground truth: dev prompts carry references, or constraints) prints one row per margin.
+
+--probe (testbed only) adds what the reviser writes, before any decision, when the draft is the
+policy's own, empty, or the reference itself: a reviser that copies a perfect draft and answers
+an empty one as well as a teacher would is using the draft; one whose revisions score the same
+whatever the draft is answering the prompt.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("run_dir")
     ap.add_argument("--margins", type=float, nargs="+", default=[0, 1, 2, 3, 4, 6, 8, 12])
     ap.add_argument("--n", type=int, default=512, help="dev prompts used (at most the dev set's size)")
+    ap.add_argument("--probe", action="store_true", help="also: the reviser's revisions of empty and of perfect drafts")
     args = ap.parse_args(argv)
 
     from seft.config.core import from_dict
@@ -64,6 +70,8 @@ def main(argv=None) -> int:
     revise_cfg = cfg.evolve.revise
     judge = get_judge(cfg.evolve.judge)
     print(f"dev prompts: {len(dev)}; reviser: {run / 'reviser' / 'model'}\n")
+    if args.probe and world == "testbed":
+        _probe(reviser, revise_cfg, judge, dev, drafts)
     print("| drafts | margin | perfect drafts kept perfect | harm | improved | improved / harm | mean draft -> final |"
           " drafts that stood |")
     print("|---|---|---|---|---|---|---|---|")
@@ -81,6 +89,24 @@ def main(argv=None) -> int:
                   f"({o['preservation']:.0%}) | {o['harm_rate']:.1%} | {o['improvement_rate']:.1%} | {ratio:.1f} | "
                   f"{o['mean_draft']:.3f} -> {o['mean_final']:.3f} | {o['kept']} |")
     return 0
+
+
+def _probe(reviser, revise_cfg, judge, dev, drafts) -> None:
+    """Mean score of the reviser's revision (the tag's choice, no likelihood decision) by kind of draft."""
+    from seft.evaluation.audit import audit_revisions
+    from seft.reviser.revise import revise_drafts, tag_token_budget
+
+    print("| draft given to the reviser | mean draft score | mean revision score | tagged KEEP |\n|---|---|---|---|")
+    for kind, texts in (("the policy's own sample", drafts), ("empty", [""] * len(dev)),
+                        ("the reference (perfect)", [r["meta"]["reference"] for r in dev])):
+        recs = [{"id": r["id"], "prompt": r["prompt"], "draft": t, "meta": r["meta"]} for r, t in zip(dev, texts)]
+        revs = revise_drafts(reviser, recs, _with_margin(revise_cfg, None),
+                             tag_budget=tag_token_budget(reviser.tokenizer, revise_cfg.tags))
+        # a KEEP tag leaves the draft; every other tag's revision is what the reviser wrote
+        _, s = audit_revisions(judge, revs, recs)
+        keeps = sum(r["level"] == "KEEP" for r in revs)
+        print(f"| {kind} | {s['overall']['mean_draft']:.3f} | {s['overall']['mean_final']:.3f} | {keeps} of {len(revs)} |")
+    print()
 
 
 def _with_margin(revise_cfg, margin):
