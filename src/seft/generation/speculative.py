@@ -110,19 +110,20 @@ def default_pass_overhead(device_type: str) -> float:
     return CPU_PASS_OVERHEAD if device_type == "cpu" else GPU_PASS_OVERHEAD
 
 
+_WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192)
+
+
 def pass_window(accept: Sequence[float], overhead: float, limit: int) -> int:
     """The proposal length w (1..limit) shared by a pass's rows that gives the most tokens per unit
     of cost: each row gains its pending token plus the expected accepted prefix, sum_{i<=w} p^i
     (p: the row's chance that a proposed token is accepted), and the pass costs ``overhead`` plus
-    one position per row and proposed token, (1 + w) per row."""
+    one position per row and proposed token, (1 + w) per row. Only a ladder of lengths and
+    ``limit`` itself are tried: this runs before every pass, in Python."""
+    limit = max(limit, 1)
     best, best_rate = 1, -1.0
-    gains = [1.0] * len(accept)
-    powers = [1.0] * len(accept)
-    for w in range(1, max(limit, 1) + 1):
-        for r, p in enumerate(accept):
-            powers[r] *= p
-            gains[r] += powers[r]
-        rate = sum(gains) / (overhead + len(accept) * (1 + w))
+    for w in sorted({x for x in _WIDTHS if x < limit} | {limit}):
+        gain = sum(1 + (w if p >= 1 else p * (1 - p ** w) / (1 - p)) for p in accept)
+        rate = gain / (overhead + len(accept) * (1 + w))
         if rate >= best_rate - 1e-12:  # a tie goes to the longer proposal: fewer passes
             best, best_rate = w, rate
     return best
