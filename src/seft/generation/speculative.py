@@ -111,6 +111,7 @@ def default_pass_overhead(device_type: str) -> float:
 
 
 _WIDTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192)
+MAX_PROPOSAL = 256  # draft tokens one pass may verify for a row (after its first, whole-draft pass)
 
 
 def pass_window(accept: Sequence[float], overhead: float, limit: int) -> int:
@@ -212,7 +213,7 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
                 row.rejected += taken < len(prop)
             row.hint = row.start + taken + 1  # the draft token after the one the model replaced
             if prop and row.phase == "body":  # adapt the proposal length to how well the draft is copied
-                row.window = min(row.window * 2, 256) if taken == len(prop) else row.speculate
+                row.window = min(row.window * 2, MAX_PROPOSAL) if taken == len(prop) else row.speculate
             if len(prop) > taken:  # the rejected proposal stays in the cache as a hole
                 first = mask.shape[1] - span + 1
                 mask[b, first + taken:first + len(prop)] = 0
@@ -231,7 +232,8 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
             mask = mask[:, :-unused]
         # ---- propose and verify: [pending] + proposal per row, right-padded to the longest
         for k in active:
-            props[k] = _proposal(rows[k], eos_id, max_new_tokens, score_draft, None if overhead is None else 256)
+            props[k] = _proposal(rows[k], eos_id, max_new_tokens, score_draft,
+                                 None if overhead is None else MAX_PROPOSAL)
         if overhead is not None:
             _share_window(rows, props, active, overhead)
         span = 1 + max(len(props[k]) for k in active)
