@@ -84,7 +84,7 @@ class ScriptedGenerator:
     that recognises each row by its input ids, revise() through the engine's logits hook."""
 
     def __init__(self, gen, inputs: list, script: Script):
-        from seft.generation.speculative import PassCost
+        from seft.generation.proposals import PassCost
         from seft.models.chat import render_prompts
 
         self.gen, self.script, self.tokenizer = gen, script, gen.tokenizer
@@ -259,7 +259,7 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
 
 def _overhead(costs) -> float | None:
     """The fixed cost of an engine pass in positions' worth, fitted over every timed pass."""
-    from seft.generation.speculative import PassCost
+    from seft.generation.proposals import PassCost
 
     every = PassCost(keep=10**7)
     for c in costs:
@@ -331,7 +331,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from seft.config.testbed import TestbedConfig
     from seft.data.shards import read_jsonl
-    from seft.generation.speculative import default_pass_overhead
+    from seft.generation.proposals import default_pass_overhead
     from seft.models.registry import resolve_model_ref
     from seft.testbed.build import run_testbed_build
 

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from seft.generation.speculative import PassCost, align, greedy_revise, pass_window
+from seft.generation.proposals import PassCost, align, pass_window
+from seft.generation.speculative import greedy_revise
 from tiny_models import _one_torch_thread  # noqa: F401  (autouse: one torch thread)
 
 EOS, PAD, VOCAB = 1, 0, 48

@@ -139,11 +139,12 @@ class HFGenerator:
         (``index`` is the prompt's index here). ``speculation``: ``adaptive`` (each pass's proposal
         length from the cost of a pass, ``pass_overhead`` positions' worth of fixed cost, None: the
         device's default, and each row's acceptance rate) or ``doubling`` (``speculate`` tokens,
-        doubled while proposals are taken whole). ``pass_cost``: a :class:`.speculative.PassCost`
+        doubled while proposals are taken whole). ``pass_cost``: a :class:`.proposals.PassCost`
         that records every timed pass (how benchmarks measure ``pass_overhead``)."""
         import torch
 
-        from .speculative import default_pass_overhead, greedy_revise
+        from .proposals import default_pass_overhead
+        from .speculative import greedy_revise
 
         overhead = None if speculation == "doubling" else (
             default_pass_overhead(self.model.device.type) if pass_overhead is None else pass_overhead)
