@@ -76,7 +76,8 @@ class PassCost:
 # The fixed cost of a verifying pass, in positions' worth (what PassCost fits). On a CPU a position
 # costs a matmul row of every weight, so a pass's fixed part (reading the weights, Python, the
 # cache) is worth few positions: SmolLM2-135M's batch-1 decode step takes ~0.058 s here against
-# ~1.5 ms per position at full width (STACK.md), ~40 positions. On a GPU a position costs next to
+# ~1.5 ms per position at full width (STACK.md), ~40 positions; benchmarks/revise_speed.py fitted 54
+# over the engine's passes (the best length changes little between the two). On a GPU a position costs next to
 # nothing at the widths revision uses and a pass is mostly launches and weight reads: proposals as
 # long as the draft.
 CPU_PASS_OVERHEAD = 40.0
