@@ -83,12 +83,11 @@ class ScriptedGenerator:
     """seft's HFGenerator, its outputs made the script's: generate() through a logits processor
     that recognises each row by its input ids, revise() through the engine's logits hook."""
 
-    def __init__(self, gen, inputs: list, script: Script):
-        from seft.generation.proposals import PassCost
+    def __init__(self, gen, inputs: list, script: Script, cost=None):
         from seft.models.chat import render_prompts
 
         self.gen, self.script, self.tokenizer = gen, script, gen.tokenizer
-        self.cost = PassCost(keep=100_000)  # every engine pass: what a pass costs on this machine
+        self.cost = cost  # a PassCost that records every engine pass (what a pass costs here), or None
         tok = gen.tokenizer
         self.keys: dict[tuple, tuple[int, int]] = {}
         for i, text in enumerate(render_prompts(tok, inputs)):
@@ -186,6 +185,7 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
     from seft.config.reviser import ReviseConfig
     from seft.generation.base import SamplingParams
     from seft.generation.hf import HFGenerator
+    from seft.generation.proposals import PassCost
     from seft.models.chat import render_prompts
     from seft.models.loading import count_parameters, load_model_and_tokenizer
     from seft.reviser.format import reviser_messages
@@ -208,9 +208,9 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
     params = SamplingParams(temperature=0.0, max_new_tokens=longest)
     rows = []
 
-    def scripted(keep_share: float):
+    def scripted(keep_share: float, cost=None):
         keep = set(order[:round(keep_share * len(recs))])
-        return ScriptedGenerator(gen, inputs, Script(tok, drafts, keep, random.Random(2), args.edit_share))
+        return ScriptedGenerator(gen, inputs, Script(tok, drafts, keep, random.Random(2), args.edit_share), cost)
 
     def row(variant, seconds, extra=""):
         rows.append((name, variant, seconds, extra))
@@ -228,14 +228,13 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
     revise = ReviseConfig(keep_margin=None, generation=ReviseConfig().generation)
     revise.generation.max_new_tokens = longest
     doubling = dataclasses.replace(revise, speculation="doubling")
-    costs = []
+    cost = PassCost(keep=10**7)  # every engine pass of the KEEP-share variants, for the fit
     for share in args.keep:
-        sg = scripted(share)
+        sg = scripted(share, cost)
         two_cfg = ReviseConfig(keep_margin=None, engine="two_pass", generation=revise.generation)
         t2, two = _median_time(lambda: revise_drafts(sg, recs, two_cfg, tag_budget=budget), args.repeats)  # noqa: B023
         t1, eng = _median_time(lambda: revise_drafts(sg, recs, revise, tag_budget=budget), args.repeats)  # noqa: B023
         td, dbl = _median_time(lambda: revise_drafts(sg, recs, doubling, tag_budget=budget), args.repeats)  # noqa: B023
-        costs.append(sg.cost)
         key = lambda recs_: [(a["level"], a["final"]) for a in recs_]  # noqa: E731
         same = key(two) == key(eng) == key(dbl)
         row(f"two-pass, {share:.0%} KEEP", t2)
@@ -254,18 +253,7 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
     flops = 2 * params_n * (prompt_tokens + draft_tokens)
     return [(n, v, s, s and base / s, e) for n, v, s, e in rows], {
         "params": params_n, "prompt_tokens": prompt_tokens / len(recs), "draft_tokens": draft_tokens / len(recs),
-        "prefill_gflops": flops / tf / 1e9, "pass_overhead": _overhead(costs)}
-
-
-def _overhead(costs) -> float | None:
-    """The fixed cost of an engine pass in positions' worth, fitted over every timed pass."""
-    from seft.generation.proposals import PassCost
-
-    every = PassCost(keep=10**7)
-    for c in costs:
-        for p in c.points:
-            every.add(*p)
-    return every.overhead()
+        "prefill_gflops": flops / tf / 1e9, "pass_overhead": cost.overhead()}
 
 
 def bench_run(run: Path, rounds: list[int], repeats: int) -> list[str]:

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["CPU_PASS_OVERHEAD", "GPU_PASS_OVERHEAD", "MAX_PROPOSAL", "PassCost", "RevisionOut", "align",
+__all__ = ["CPU_PASS_OVERHEAD", "GPU_PASS_OVERHEAD", "MAX_PROPOSAL", "PassCost", "RevisionOut", "Row", "align",
            "default_pass_overhead", "pass_window", "propose", "share_window"]
 
 
@@ -76,10 +76,10 @@ class PassCost:
 # The fixed cost of a verifying pass, in positions' worth (what PassCost fits). On a CPU a position
 # costs a matmul row of every weight, so a pass's fixed part (reading the weights, Python, the
 # cache) is worth few positions: SmolLM2-135M's batch-1 decode step takes ~0.058 s here against
-# ~1.5 ms per position at full width (STACK.md), ~40 positions; benchmarks/revise_speed.py fitted 54
-# over the engine's passes (the best length changes little between the two). On a GPU a position costs next to
-# nothing at the widths revision uses and a pass is mostly launches and weight reads: proposals as
-# long as the draft.
+# ~1.5 ms per position at full width (STACK.md), ~40 positions; benchmarks/revise_speed.py fitted
+# 54-96 over the engine's passes (the best length changes little across that range). On a GPU a
+# position costs next to nothing at the widths revision uses and a pass is mostly launches and
+# weight reads: proposals as long as the draft.
 CPU_PASS_OVERHEAD = 40.0
 GPU_PASS_OVERHEAD = 1e5
 
@@ -110,7 +110,7 @@ def pass_window(accept: Sequence[float], overhead: float, limit: int) -> int:
 
 
 @dataclass
-class _Row:
+class Row:
     draft: list[int]
     out: RevisionOut
     phase: str = "tag"     # tag -> first (the next pass proposes the whole draft) -> body
@@ -130,7 +130,7 @@ class _Row:
         return (self.checked - self.rejected + 1) / (self.checked + 2)  # Laplace: 1/2 before any evidence
 
 
-def share_window(rows: list[_Row], props: list[list[int]], active: list[int], overhead: float) -> None:
+def share_window(rows: list[Row], props: list[list[int]], active: list[int], overhead: float) -> None:
     """Cut the body rows' proposals to the pass's best shared length; a pass that a whole-draft
     proposal (a row's first after its tag) makes wide anyway lets every row propose up to that."""
     body = [k for k in active if rows[k].phase == "body"]
@@ -143,7 +143,7 @@ def share_window(rows: list[_Row], props: list[list[int]], active: list[int], ov
         props[k] = props[k][:w]
 
 
-def propose(row: _Row, eos_id: int, max_new_tokens: int, score_draft: bool, window: int | None = None) -> list[int]:
+def propose(row: Row, eos_id: int, max_new_tokens: int, score_draft: bool, window: int | None = None) -> list[int]:
     """The draft tokens proposed after the row's pending token (at most ``window``, default the
     row's own doubling window)."""
     out = row.out

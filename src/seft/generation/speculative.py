@@ -32,11 +32,9 @@ import inspect
 import time
 from collections.abc import Callable, Sequence
 
-# The proposal side (row state, alignment, proposal lengths) lives in .proposals; re-exported here
-# because callers think of it as the engine's.
-from .proposals import MAX_PROPOSAL, PassCost, RevisionOut, _Row, align, default_pass_overhead, pass_window, propose, share_window
+from .proposals import MAX_PROPOSAL, PassCost, RevisionOut, Row, propose, share_window
 
-__all__ = ["PassCost", "RevisionOut", "align", "default_pass_overhead", "greedy_revise", "pass_window"]
+__all__ = ["greedy_revise"]
 
 
 def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequence[int]], *, pad_id: int,
@@ -64,7 +62,7 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
     import torch
 
     device = model.device
-    rows = [_Row(list(d), RevisionOut(passes=1), window=speculate) for d in drafts]
+    rows = [Row(list(d), RevisionOut(passes=1), window=speculate) for d in drafts]
     if tag_budget == 0:  # no tag line: plain greedy decoding (with the draft, if any, as the proposal)
         for row in rows:
             row.out.tag_len, row.phase = 0, "first" if row.draft else "body"
@@ -201,7 +199,7 @@ def _logps(logits, lse, b: int, tokens: list[int]) -> list[float]:
     return (logits[b, j, t] - lse[b, :len(tokens)]).tolist()
 
 
-def _hooked(logits, hook, active: list[int], rows: list[_Row], props: list[list[int]]):
+def _hooked(logits, hook, active: list[int], rows: list[Row], props: list[list[int]]):
     """``hook`` applied (in place) at every position of the pass, with the tokens generated before it."""
     for b, k in enumerate(active):
         before = rows[k].out.tokens
@@ -228,7 +226,7 @@ def _wide(logits):
     return logits.float() if logits.element_size() < 4 else logits
 
 
-def _extend(row: _Row, new: list[int], logps: list[float], stop_ids: set[int], max_new_tokens: int,
+def _extend(row: Row, new: list[int], logps: list[float], stop_ids: set[int], max_new_tokens: int,
             tag_budget: int, decide) -> bool:
     """Append accepted tokens to a row; True when the row is finished."""
     out = row.out
