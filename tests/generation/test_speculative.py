@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from seft.generation.proposals import PassCost, align, pass_window
+from seft.generation.proposals import Acceptance, PassCost, RevisionOut, Row, align, pass_window, tag_rest
 from seft.generation.speculative import greedy_revise
 from tiny_models import _one_torch_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -81,23 +81,33 @@ def _drafts(rng: random.Random, body: list[int]) -> list[int]:
     return d
 
 
+def _tag_lines(rng: random.Random, refs: list[list[int]]) -> list[list[int]]:
+    """Guessed tag lines, right for some rows, half right or wrong for others: the commonest tag
+    line; one running two tokens past the tag (the row takes body tokens in the tag's pass, which
+    must not stay in the cache twice); one tag with its last token changed; a random one."""
+    common = max((r[:TAG] for r in refs), key=lambda t: sum(r[:TAG] == t for r in refs))
+    longer = next((r[:TAG + 2] for r in refs if r[:TAG] != common and len(r) >= TAG + 2), [])
+    return [common, longer, common[:-1] + [(common[-1] + 1) % VOCAB], [rng.randrange(2, VOCAB) for _ in range(TAG)]]
+
+
 # overhead None: the doubling windows; 0: every position costs (short proposals); 1e6: a pass costs
-# the same at any width (the longest proposals)
-@pytest.mark.parametrize("seed, shared, score_draft, overhead", [(0, 0, True, None), (1, 0, False, None),
-                                                                 (2, 12, True, 0.0), (3, 12, False, 0.0),
-                                                                 (4, 0, True, 1e6), (5, 12, False, 1e6)])
-def test_engine_matches_greedy_generate_token_for_token(seed, shared, score_draft, overhead):
+# the same at any width (the longest proposals); tags: tag lines speculated or not
+@pytest.mark.parametrize("seed, shared, score_draft, overhead, tags", [
+    (0, 0, True, None, False), (1, 0, False, None, True), (2, 12, True, 0.0, True), (3, 12, False, 0.0, False),
+    (4, 0, True, 1e6, True), (5, 12, False, 1e6, True), (6, 12, True, 40.0, True)])
+def test_engine_matches_greedy_generate_token_for_token(seed, shared, score_draft, overhead, tags):
 
     model, rng = _model(seed), random.Random(seed)
     system = [rng.randrange(2, VOCAB) for _ in range(shared)]  # a prefix every prompt shares: computed once
     prompts = [system + [rng.randrange(2, VOCAB) for _ in range(rng.randrange(1, 14))] for _ in range(40)]
     refs = [_reference(model, p) for p in prompts]
     drafts = [_drafts(rng, r[TAG:]) for r in refs]
+    lines = _tag_lines(rng, refs) if tags else []
     got = []
     for start in range(0, len(prompts), 16):  # batches of mixed lengths, as the generator makes them
         got += greedy_revise(model, prompts[start:start + 16], drafts[start:start + 16], pad_id=PAD, stop_ids={EOS},
                              eos_id=EOS, max_new_tokens=BODY, tag_budget=TAG, decide=_decide, speculate=4,
-                             score_draft=score_draft, overhead=overhead)
+                             score_draft=score_draft, overhead=overhead, tag_lines=lines)
     revised = 0
     for p, ref, d, out in zip(prompts, refs, drafts, got):
         assert out.tokens == _expected(ref), (p, d)
@@ -129,6 +139,29 @@ def test_a_copied_draft_costs_one_pass_and_the_rest_is_speculated():
         assert out.passes == 1 + TAG, (out.passes, body)
         # every body token came from the draft (the end of turn too, which the proposal appends)
         assert out.accepted == body
+
+
+def test_a_speculated_tag_line_costs_no_pass_of_its_own():
+    model, rng = _model(5), random.Random(5)
+    prompts = [[rng.randrange(2, VOCAB) for _ in range(8)] for _ in range(64)]
+    refs = [_reference(model, p) for p in prompts]
+    keep = [i for i, r in enumerate(refs) if r[0] % 2 == 0 and EOS not in r[:TAG] and len(r) > TAG + 3]
+    tags = sorted({tuple(refs[i][:TAG]) for i in keep}, key=lambda t: -sum(tuple(refs[i][:TAG]) == t for i in keep))
+    assert len(tags) > 1
+    outs = greedy_revise(model, [prompts[i] for i in keep], [[t for t in refs[i][TAG:] if t != EOS] for i in keep],
+                         pad_id=PAD, stop_ids={EOS}, eos_id=EOS, max_new_tokens=BODY, tag_budget=TAG,
+                         decide=_decide, tag_lines=[list(t) for t in tags])
+    for i, out in zip(keep, outs):
+        assert out.tokens == refs[i]
+        tag = refs[i][:TAG]
+        if tag == list(tags[0]) or tag[0] == tags[0][0]:
+            # the guess in the prefill gave the whole tag line (or all but its last token, which the
+            # model's own token completes): the body's pass is the only other one
+            assert out.passes == 2, (out.passes, tag)
+        else:
+            # the first tag token went another way: one pass for the rest of the line it begins
+            assert out.passes == 3, (out.passes, tag)
+        assert out.accepted == len(out.tokens) - TAG  # tag proposals are not counted as the draft's
 
 
 def test_align_by_hand():
@@ -170,3 +203,25 @@ def test_pass_window_by_hand():
     assert pass_window([1.0, 1.0], 0.0, 8) == 8         # everything is accepted: the longest
     assert pass_window([0.9] * 4, 1e6, 30) == 30        # a pass costs the same at any width: the longest
     assert pass_window([0.9], 0.0, 0) == 1              # nothing to propose
+
+
+def test_tag_rest_by_hand():
+    lines = [[7, 8, 9], [7, 5], [6, 5, 4]]
+    assert tag_rest([], lines) == [7, 8, 9]         # nothing yet: the first (likeliest) line whole
+    assert tag_rest([7], lines) == [8, 9]           # the first line that begins so
+    assert tag_rest([7, 5], lines) == []            # a line ends here: nothing left to propose
+    assert tag_rest([6], lines) == [5, 4]
+    assert tag_rest([3], lines) == []               # no line begins so: decode token by token
+    assert tag_rest([7, 8], []) == []
+
+
+def test_acceptance_prior_by_hand():
+    pool = Acceptance()
+    assert pool.rate() == 0.5                       # Laplace before any evidence
+    pool.add(10, 1)
+    assert pool.rate() == pytest.approx(10 / 12)    # (9 taken + 1) / (10 + 2)
+    row = Row([1, 2, 3], RevisionOut())
+    assert row.accept_rate(pool.rate()) == pytest.approx(10 / 12)  # no evidence of its own: the pool's
+    row.checked, row.rejected = 2, 2                # two proposals, both rejected at once
+    assert row.accept_rate(0.9) == pytest.approx((0 + 1.8) / 4)
+    assert row.accept_rate() == pytest.approx(1 / 4)  # the old Laplace rule: prior 1/2

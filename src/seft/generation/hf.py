@@ -128,7 +128,7 @@ class HFGenerator:
     def revise(self, prompts: Sequence, drafts: Sequence[str], params: SamplingParams, *, tag_budget: int,
                decide, speculate: int = 8, score_draft: bool = True, desc: str = "revise",
                logits_hook=None, speculation: str = "adaptive", pass_overhead: float | None = None,
-               pass_cost=None) -> list[dict]:
+               pass_cost=None, tag_lines: Sequence[str] = ()) -> list[dict]:
         """Greedy revision, one prefill per prompt, the draft as the speculation
         (:mod:`.speculative`). ``decide(tag_text, budget_spent)`` -> None (tag line not finished),
         False (stop: KEEP, no tag) or True (revise). One dict per prompt: ``text`` (tag line and
@@ -140,10 +140,11 @@ class HFGenerator:
         length from the cost of a pass, ``pass_overhead`` positions' worth of fixed cost, None: the
         device's default, and each row's acceptance rate) or ``doubling`` (``speculate`` tokens,
         doubled while proposals are taken whole). ``pass_cost``: a :class:`.proposals.PassCost`
-        that records every timed pass (how benchmarks measure ``pass_overhead``)."""
+        that records every timed pass (how benchmarks measure ``pass_overhead``). ``tag_lines``: the
+        tag lines (newline included) the reviser writes, the likeliest first: speculated as the tag."""
         import torch
 
-        from .proposals import default_pass_overhead
+        from .proposals import Acceptance, default_pass_overhead
         from .speculative import greedy_revise
 
         overhead = None if speculation == "doubling" else (
@@ -154,19 +155,21 @@ class HFGenerator:
         tok = self.tokenizer
         heads = [tok(t, add_special_tokens=False)["input_ids"] for t in render_prompts(tok, prompts)]
         tails = [tok(d, add_special_tokens=False)["input_ids"] for d in drafts]
+        lines = [tok(t, add_special_tokens=False)["input_ids"] for t in tag_lines]
         stops = stop_token_ids(tok, self.model)
         out: list[dict | None] = [None] * len(heads)
 
         def decide_ids(ids: list[int], spent: bool):
             return decide(tok.decode(ids, skip_special_tokens=True), spent)
 
+        pool = Acceptance()  # how well the call's drafts are copied: the prior of each batch's rows
         with self._inference(len(heads), desc) as bar, torch.no_grad():
             for batch in self._batches([len(h) for h in heads], params.max_new_tokens):
                 results = greedy_revise(self.model, [heads[i] for i in batch], [tails[i] for i in batch],
                                         pad_id=self._pad_id(), stop_ids=stops, eos_id=tok.eos_token_id,
                                         max_new_tokens=params.max_new_tokens, tag_budget=tag_budget,
                                         decide=decide_ids, speculate=speculate, score_draft=score_draft,
-                                        overhead=overhead, cost=pass_cost,
+                                        overhead=overhead, cost=pass_cost, tag_lines=lines, pool=pool,
                                         logits_hook=None if logits_hook is None else
                                         (lambda k, ids, lg, batch=batch: logits_hook(batch[k], ids, lg)))
                 for i, r in zip(batch, results):

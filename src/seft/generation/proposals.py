@@ -3,7 +3,8 @@ the draft the next proposal starts, and how long it is.
 
 How many draft tokens a verifying pass proposes follows from what a pass costs (a fixed part,
 ``overhead`` positions' worth, plus one unit per position computed) and how often each row's
-proposals were accepted so far (:func:`pass_window`): where every position costs (a CPU), rows
+proposals were accepted so far, shrunk towards the rate of every row of the call so far
+(:class:`Acceptance`, :func:`pass_window`): where every position costs (a CPU), rows
 that keep being edited get short proposals; where a pass costs about the same at any width (a
 GPU), long ones. ``overhead`` is a setting, not a clock reading, so that a run computes the same
 thing every time (:class:`PassCost` measures it). The lengths change only the speed and the
@@ -15,8 +16,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["CPU_PASS_OVERHEAD", "GPU_PASS_OVERHEAD", "MAX_PROPOSAL", "PassCost", "RevisionOut", "Row", "align",
-           "default_pass_overhead", "pass_window", "propose", "share_window"]
+__all__ = ["Acceptance", "CPU_PASS_OVERHEAD", "GPU_PASS_OVERHEAD", "MAX_PROPOSAL", "PassCost", "RevisionOut", "Row", "align",
+           "default_pass_overhead", "pass_window", "propose", "share_window", "tag_rest"]
 
 
 @dataclass
@@ -109,6 +110,16 @@ def pass_window(accept: Sequence[float], overhead: float, limit: int) -> int:
     return best
 
 
+def tag_rest(generated: Sequence[int], tag_lines: Sequence[Sequence[int]]) -> list[int]:
+    """The rest of the first tag line that begins with the ``generated`` tokens (nothing when none
+    does, or when one ends there)."""
+    n = len(generated)
+    for line in tag_lines:
+        if len(line) > n and list(line[:n]) == list(generated):
+            return list(line[n:])
+    return []
+
+
 @dataclass
 class Row:
     draft: list[int]
@@ -126,29 +137,52 @@ class Row:
     def __post_init__(self):
         self.speculate = self.window
 
-    def accept_rate(self) -> float:
+    def accept_rate(self, prior: float = 0.5) -> float:
+        """The row's acceptance rate, shrunk towards ``prior`` (two tokens' worth of evidence)."""
+        return (self.checked - self.rejected + 2 * prior) / (self.checked + 2)
+
+
+@dataclass
+class Acceptance:
+    """Proposed tokens verified and rejected over every row so far (of a batch, or of a whole
+    ``revise`` call): the prior of a row with little evidence of its own. Revisions copy most of
+    their drafts or almost none of them, and a call's rows are alike: the pool says which."""
+    checked: int = 0
+    rejected: int = 0
+
+    def add(self, checked: int, rejected: int) -> None:
+        self.checked += checked
+        self.rejected += rejected
+
+    def rate(self) -> float:
         return (self.checked - self.rejected + 1) / (self.checked + 2)  # Laplace: 1/2 before any evidence
 
 
-def share_window(rows: list[Row], props: list[list[int]], active: list[int], overhead: float) -> None:
-    """Cut the body rows' proposals to the pass's best shared length; a pass that a whole-draft
-    proposal (a row's first after its tag) makes wide anyway lets every row propose up to that."""
-    body = [k for k in active if rows[k].phase == "body"]
-    if not body:
+def share_window(rows: list[Row], props: list[list[int]], active: list[int], overhead: float,
+                 pool: Acceptance | None = None) -> None:
+    """Cut the draft proposals to the pass's best shared length, each row's acceptance rate shrunk
+    towards the ``pool``'s; a pass that a whole-draft proposal (a row's first after its tag, when
+    the draft is scored) makes wide anyway lets every row propose up to that."""
+    whole = [k for k in active if rows[k].phase == "first" and rows[k].full_draft]
+    cut = [k for k in active if rows[k].phase != "tag" and k not in whole]
+    if not cut:
         return
-    w = pass_window([rows[k].accept_rate() if props[k] else 0.0 for k in body], overhead,
-                    max(len(props[k]) for k in body))
-    w = max(w, max((len(props[k]) for k in active if rows[k].phase != "body"), default=0))
-    for k in body:
+    prior = pool.rate() if pool is not None else 0.5
+    w = pass_window([rows[k].accept_rate(prior) if props[k] else 0.0 for k in cut], overhead,
+                    max(len(props[k]) for k in cut))
+    w = max(w, max((len(props[k]) for k in whole), default=0))
+    for k in cut:
         props[k] = props[k][:w]
 
 
-def propose(row: Row, eos_id: int, max_new_tokens: int, score_draft: bool, window: int | None = None) -> list[int]:
-    """The draft tokens proposed after the row's pending token (at most ``window``, default the
-    row's own doubling window)."""
+def propose(row: Row, eos_id: int, max_new_tokens: int, score_draft: bool, window: int | None = None,
+            tag_lines: Sequence[Sequence[int]] = ()) -> list[int]:
+    """The tokens proposed after the row's pending token: while the tag line is decoded, the rest
+    of the first of ``tag_lines`` that its tokens so far begin; then the draft's (at most
+    ``window``, default the row's own doubling window)."""
     out = row.out
     if row.phase == "tag":
-        return []
+        return tag_rest(out.tokens, tag_lines)
     whole = row.draft + [eos_id]  # a copied draft ends where the draft ends
     if row.phase == "first":
         row.start = 0
@@ -157,7 +191,7 @@ def propose(row: Row, eos_id: int, max_new_tokens: int, score_draft: bool, windo
             # there): the pass then also gives the draft's log-likelihood, for the likelihood decision.
             row.full_draft = True
             return whole
-        return whole[:row.window]
+        return whole[:row.window if window is None else window]
     room = max_new_tokens - (len(out.tokens) - out.tag_len) - 1  # leave room for the model's own next token
     if room <= 0:
         return []

@@ -5,8 +5,10 @@ response, which usually copies most of the draft. Plain decoding pays for that c
 token, and the two-pass scheme (tags, then revisions with the tag forced) pays the prompt's
 prefill twice. Here each batch is prefilled once and its KV cache kept:
 
-1. the tag line is decoded greedily; a row whose ``decide(tag_text)`` says stop (KEEP, no tag)
-   leaves the batch at once;
+1. the tag line is decoded greedily, speculated too: the likeliest tag line is appended to every
+   prompt in the prefill, and a row whose tag went another way proposes the rest of the tag line
+   its first tokens begin; a row whose ``decide(tag_text)`` says stop (KEEP, no tag) leaves the
+   batch at once, so a KEEP the prefill guessed right costs nothing more;
 2. a continuing row proposes its whole draft (and the end of turn) after the tag line; one
    teacher-forced pass verifies every proposed token at once: the longest prefix that greedy
    decoding would also produce is accepted, plus the model's own token at the first disagreement;
@@ -32,7 +34,7 @@ import inspect
 import time
 from collections.abc import Callable, Sequence
 
-from .proposals import MAX_PROPOSAL, PassCost, RevisionOut, Row, propose, share_window
+from .proposals import MAX_PROPOSAL, Acceptance, PassCost, RevisionOut, Row, propose, share_window
 
 __all__ = ["greedy_revise"]
 
@@ -41,7 +43,8 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
                   stop_ids: set[int], eos_id: int, max_new_tokens: int, tag_budget: int,
                   decide: Callable[[list[int], bool], bool | None], speculate: int = 8, score_draft: bool = True,
                   logits_hook: Callable[[int, list[int], object], object] | None = None,
-                  overhead: float | None = None, cost: PassCost | None = None) -> list[RevisionOut]:
+                  overhead: float | None = None, cost: PassCost | None = None,
+                  tag_lines: Sequence[Sequence[int]] = (), pool: Acceptance | None = None) -> list[RevisionOut]:
     """Revise one batch. ``prompts``: the reviser's chat-templated inputs as ids; ``drafts``: each
     draft's ids (the proposal). ``decide(tag_ids, budget_spent)`` -> None while the tag line is not
     finished, False to stop the row (KEEP, no tag), True to go on with the revision. At most
@@ -58,21 +61,30 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
     first pass proposes ``speculate`` tokens. ``logits_hook(row, generated_ids,
     logits)``, when given, may change in place the next-token logits of a row after the tokens it
     generated so far (as a ``transformers`` logits processor does; the revision benchmark scripts a
-    reviser with it)."""
+    reviser with it).
+
+    ``tag_lines``: the tag lines the reviser writes, as ids, the likeliest first: the tag line is
+    speculated too. The first is verified in the prefill itself (appended to every prompt), and a
+    row whose tag went another way proposes the rest of the tag line its tokens so far begin, so a
+    tag costs one or two passes instead of one per token. ``pool``: the acceptance counts of the
+    call's earlier batches (updated here), the prior of rows with little evidence of their own."""
     import torch
 
     device = model.device
+    pool = Acceptance() if pool is None else pool
     rows = [Row(list(d), RevisionOut(passes=1), window=speculate) for d in drafts]
     if tag_budget == 0:  # no tag line: plain greedy decoding (with the draft, if any, as the proposal)
         for row in rows:
             row.out.tag_len, row.phase = 0, "first" if row.draft else "body"
+    lines = [list(t) for t in tag_lines if t] if tag_budget else []
+    guess = lines[0][:tag_budget] if lines else []  # verified in the prefill: the likeliest tag line
     cache_arg = "cache" if "cache" in _forward_params(model) else "past_key_values"
-    cache, logits, mask = _prefill(model, [list(p) for p in prompts], pad_id, cache_arg)
+    cache, logits, mask = _prefill(model, [list(p) + guess for p in prompts], pad_id, cache_arg, keep=1 + len(guess))
+    props: list[list[int]] = [list(guess) for _ in rows]
     if logits_hook is not None:
-        logits = _hooked(logits, logits_hook, list(range(len(rows))), rows, [[] for _ in rows])
+        logits = _hooked(logits, logits_hook, list(range(len(rows))), rows, props)
     active = list(range(len(rows)))       # batch row -> index into `rows`
-    props: list[list[int]] = [[] for _ in rows]
-    span = 1                              # tokens per row in the last forward pass
+    span = 1 + len(guess)                 # tokens per row in the last forward pass
     started = None                        # when the last pass began (None: the prefill, not timed)
     while True:
         # ---- accept: the longest proposed prefix that greedy decoding agrees with, and one more
@@ -93,17 +105,24 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
                 if row.full_draft:
                     row.out.draft_logprob = float(sum(_logps(logits, lse, b, prop)))
                 row.phase = "body"
-            row.out.accepted += taken
-            if prop:
+            drafted = row.phase != "tag"  # a tag line's proposal is not the draft's: no counts
+            if drafted:
+                row.out.accepted += taken
+            if prop and drafted:
                 row.checked += min(taken + 1, len(prop))
                 row.rejected += taken < len(prop)
+                pool.add(min(taken + 1, len(prop)), taken < len(prop))
             row.hint = row.start + taken + 1  # the draft token after the one the model replaced
             if prop and row.phase == "body":  # adapt the proposal length to how well the draft is copied
                 row.window = min(row.window * 2, MAX_PROPOSAL) if taken == len(prop) else row.speculate
-            if len(prop) > taken:  # the rejected proposal stays in the cache as a hole
+            done, used = _extend(row, new, _logps(logits, lse, b, new), stop_ids, max_new_tokens, tag_budget, decide)
+            # the cache must hold exactly the tokens taken but the last (the next pass feeds it):
+            # the rejected part of the proposal, and what follows a tag line that ended inside it,
+            # stay in the cache as holes
+            if len(prop) > used - 1:
                 first = mask.shape[1] - span + 1
-                mask[b, first + taken:first + len(prop)] = 0
-            if not _extend(row, new, _logps(logits, lse, b, new), stop_ids, max_new_tokens, tag_budget, decide):
+                mask[b, first + used - 1:first + len(prop)] = 0
+            if not done:
                 keep.append(b)
         if not keep:
             break
@@ -119,9 +138,9 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
         # ---- propose and verify: [pending] + proposal per row, right-padded to the longest
         for k in active:
             props[k] = propose(rows[k], eos_id, max_new_tokens, score_draft,
-                                 None if overhead is None else MAX_PROPOSAL)
+                                 None if overhead is None else MAX_PROPOSAL, lines)
         if overhead is not None:
-            share_window(rows, props, active, overhead)
+            share_window(rows, props, active, overhead, pool)
         span = 1 + max(len(props[k]) for k in active)
         step = torch.full((len(active), span), pad_id, dtype=torch.long)
         step_mask = torch.zeros((len(active), span), dtype=torch.long)
@@ -130,7 +149,7 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
             step[b, :len(seq)] = torch.tensor(seq)
             step_mask[b, :len(seq)] = 1
             rows[k].out.passes += 1
-            rows[k].out.proposed += len(props[k])
+            rows[k].out.proposed += len(props[k]) if rows[k].phase != "tag" else 0
         step, step_mask = step.to(device), step_mask.to(device)
         # positions count the tokens each row holds: holes and padding do not count
         pos = mask.sum(-1, keepdim=True) + torch.arange(span, device=device)[None, :]
@@ -144,8 +163,9 @@ def greedy_revise(model, prompts: Sequence[Sequence[int]], drafts: Sequence[Sequ
     return [row.out for row in rows]
 
 
-def _prefill(model, prompts: list[list[int]], pad_id: int, cache_arg: str):
-    """One forward pass over the batch's prompts -> (cache, last logits, attention mask).
+def _prefill(model, prompts: list[list[int]], pad_id: int, cache_arg: str, keep: int = 1):
+    """One forward pass over the batch's prompts -> (cache, the last ``keep`` positions' logits,
+    attention mask).
 
     The longest prefix every prompt shares (a chat template's system prompt, the reviser's
     instruction) is computed once, for one row, and its cache repeated over the batch; the rest of
@@ -173,10 +193,10 @@ def _prefill(model, prompts: list[list[int]], pad_id: int, cache_arg: str):
     mask = torch.cat([torch.ones((len(prompts), shared), dtype=torch.long, device=device), rest_mask], dim=-1)
     positions = shared + (rest_mask.cumsum(-1) - 1).clamp(min=0)
     if "logits_to_keep" in _forward_params(model):
-        extra["logits_to_keep"] = 1  # only the last position predicts: the lm_head over the rest is waste
+        extra["logits_to_keep"] = keep  # only the last positions predict: the lm_head over the rest is waste
     with torch.no_grad():
         res = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **extra)
-    return _cache_of(res), _wide(res.logits[:, -1:]), mask
+    return _cache_of(res), _wide(res.logits[:, -keep:]), mask
 
 
 def _common_prefix(seqs: list[list[int]]) -> int:
@@ -227,10 +247,11 @@ def _wide(logits):
 
 
 def _extend(row: Row, new: list[int], logps: list[float], stop_ids: set[int], max_new_tokens: int,
-            tag_budget: int, decide) -> bool:
-    """Append accepted tokens to a row; True when the row is finished."""
+            tag_budget: int, decide) -> tuple[bool, int]:
+    """Append accepted tokens to a row -> (whether the row is finished, how many of ``new`` it took:
+    all, except when a tag line or the row ends before them)."""
     out = row.out
-    for t, lp in zip(new, logps):
+    for used, (t, lp) in enumerate(zip(new, logps), 1):
         out.tokens.append(t)
         row.pending = t
         if out.tag_len is not None:
@@ -239,7 +260,7 @@ def _extend(row: Row, new: list[int], logps: list[float], stop_ids: set[int], ma
             out.stopped = True
             if out.tag_len is None:
                 out.tag_len = len(out.tokens)
-            return True
+            return True, used
         if out.tag_len is None:
             spent = len(out.tokens) >= tag_budget
             verdict = decide(out.tokens, spent)
@@ -248,9 +269,9 @@ def _extend(row: Row, new: list[int], logps: list[float], stop_ids: set[int], ma
             if verdict is not None:
                 out.tag_len = len(out.tokens)
                 if not verdict:
-                    return True
+                    return True, used
                 row.phase = "first"
-                return False
+                return False, used
         elif len(out.tokens) - out.tag_len >= max_new_tokens:
-            return True
-    return False
+            return True, used
+    return False, len(new)

@@ -48,7 +48,8 @@ def revise_drafts(generator: Generator, records: Sequence[dict], cfg: ReviseConf
         res = generator.revise(inputs, [r["draft"] for r in records], sampling_params(cfg.generation),
                                tag_budget=tag_budget, decide=lambda text, spent: tag_verdict(text, spent, tags),
                                speculate=cfg.speculate, speculation=cfg.speculation, pass_overhead=cfg.pass_overhead,
-                               score_draft=cfg.keep_margin is not None, desc="revise")
+                               score_draft=cfg.keep_margin is not None, desc="revise",
+                               tag_lines=list(prefixes.values()))  # KEEP first: a KEEP then ends in the prefill
         out = [_record(rec, parse_output(r["text"], tags, draft=rec["draft"], max_ratio=cfg.max_revision_ratio))
                for rec, r in zip(records, res)]
         if cfg.keep_margin is not None:
