@@ -168,9 +168,11 @@ def test_align_by_hand():
     draft = [5, 6, 7, 8, 9, 6, 7, 10]
     assert align(draft, [1, 6, 7], hint=0) == 3        # "6 7" occurs twice; the one nearest the hint
     assert align(draft, [1, 6, 7], hint=7) == 7
-    assert align(draft, [3, 9], hint=2) == 5           # 1-gram 9
+    assert align(draft, [3, 9], hint=2) == 5           # 1-gram 9, 3 from the hint
+    assert align(draft, [3, 9], hint=0) == 0           # ... 5 from it: too far for one token, the hint
+    assert align(draft, [1, 9, 6], hint=0) == 6        # a 2-gram may jump any distance
     assert align(draft, [42], hint=4) == 4             # no match: the hint (the token after a substitution)
-    assert align(draft, [10], hint=0) is None          # matched the end: nothing left to propose
+    assert align(draft, [10], hint=5) is None          # matched the end: nothing left to propose
     assert align(draft, [42], hint=8) is None
 
 
