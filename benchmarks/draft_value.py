@@ -1,0 +1,169 @@
+"""Is the draft worth showing the reviser? Revision against distillation, seed by seed, on dev.
+
+    python benchmarks/draft_value.py RUN_DIR [--seeds 3] [--n 512] [--out DIR]
+
+RUN_DIR is a run on the testbed (e.g. runs/demo). For each seed k (the run's seeds shifted by k,
+as `seeds: N` and `make replicate` shift them) two revisers are trained from the run's base on the
+run's preference data: the **reviser** (the draft in its input, the run's own data) and the
+**teacher** (`reviser_data.show_draft: false`: the same examples with the draft removed, the
+"SEFT without drafts" ablation's reviser). Both then revise the same drafts of the dev prompts
+(which no table reports) with the run's revise settings: the base policy's samples (internal) and
+the strong writer's answers (external), each with its phase's likelihood margin. The draft is
+judged against ground truth before and after:
+
+- **written**: the mean score of what the model wrote, before the likelihood decision (a KEEP tag
+  keeps the draft): revision with the draft in view against an answer without it;
+- **final**: after the decision (what a round would train on), with preservation of perfect drafts,
+  harm and improvement rates.
+
+Each row is the mean over the seeds with a 95% t-interval, and the paired difference (reviser minus
+teacher, seed by seed). It costs two reviser trainings per seed (~4 min per seed for the demo's
+reviser on 2 cores) and no policy training: a cheap answer to "is revision better than
+distillation?" at the reviser, where `--with-baselines`' `no_drafts` answers it for the whole run.
+Seed 0's reviser is the run's own (RUN/reviser/model) when the run's settings produced it; other
+models go to OUT (default RUN/draft_value/), and a rerun reuses the ones already trained.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from keep_margin import dev_drafts  # noqa: E402  (benchmarks/ is the script's folder)
+
+METRICS = ("written", "final", "preservation", "harm_rate", "improvement_rate")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dir")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (at least 2 for an interval)")
+    ap.add_argument("--n", type=int, default=512, help="dev prompts used (at most the dev set's size)")
+    ap.add_argument("--out", help="where the trained models and draft_value.json go (default RUN/draft_value)")
+    args = ap.parse_args(argv)
+
+    from seft.config.core import from_dict
+    from seft.config.stages import RunConfig
+    from seft.judges import get_judge
+    from seft.runs.single import resolve_paths
+    from seft.testbed.build import resolve_out
+
+    run = Path(args.run_dir)
+    cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
+    if cfg.testbed.world != "testbed":
+        raise SystemExit("draft_value.py needs a testbed run (its dev prompts carry references)")
+    cfg = resolve_paths(cfg, resolve_out(cfg.testbed))
+    out = Path(args.out) if args.out else run / "draft_value"
+    dev, internal, external = dev_drafts(cfg, args.n)
+    judge = get_judge(cfg.evolve.judge)
+    results = {kind: {"reviser": [], "teacher": []} for kind in ("internal", "external")}
+    for k in range(args.seeds):
+        for model in ("reviser", "teacher"):
+            path, rcfg = _trained(cfg, k, model, run, out)
+            for kind, drafts in (("internal", internal), ("external", external)):
+                results[kind][model].append(_measure(path, rcfg, _phase(cfg, kind), dev, drafts, judge))
+            print(f"seed {k} {model}: " + ", ".join(f"{kind} written {results[kind][model][-1]['written']:.3f} "
+                                                   f"final {results[kind][model][-1]['final']:.3f}"
+                                                   for kind in results), flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "draft_value.json").write_text(json.dumps({"run": str(run), "dev_prompts": len(dev), "seeds": args.seeds,
+                                                      "results": results}, indent=2))
+    print(f"\nrun: {run}; dev prompts: {len(dev)}; seeds: {args.seeds}; margins: internal "
+          f"{_phase(cfg, 'internal').keep_margin}, external {_phase(cfg, 'external').keep_margin}\n")
+    print(render_table(results))
+    return 0
+
+
+def _phase(cfg, kind: str):
+    """The run's revise settings for its first phase of this source (its likelihood margin)."""
+    from seft.evolution.evolve import phase_revise
+
+    phase = next((p for p in cfg.evolve.phases if p.source == kind), None)
+    return phase_revise(cfg.evolve, phase) if phase else cfg.evolve.revise
+
+
+def _trained(cfg, k: int, model: str, run: Path, out: Path):
+    """(model folder, revise settings) of seed ``k``'s reviser or teacher, training it if needed."""
+    from seft.data.readers import load_records
+    from seft.reviser.data import build_reviser_examples, preference_kind
+    from seft.runs.seeds import seeded
+    from seft.training.sft import train_sft
+
+    ck = seeded(cfg, k)
+    show = model == "reviser"
+    rd = dataclasses.replace(ck.reviser_data, show_draft=show)
+    revise = dataclasses.replace(ck.evolve.revise, show_draft=show)
+    # Seed 0's models are the run's own when it trained them: its reviser (RUN/reviser/model) and,
+    # after --with-baselines, its no_drafts ablation's (RUN/baselines/no_drafts/reviser/model).
+    own = run / "reviser" / "model" if show else run / "baselines" / "no_drafts" / "reviser" / "model"
+    if k == 0 and cfg.reviser_data.show_draft and (own / "train_metrics.json").is_file():
+        return own, revise
+    path = out / f"seed_{k}" / model
+    if not (path / "train_metrics.json").is_file():
+        kind = preference_kind(rd.preferences, rd.format)
+        records = load_records(rd.preferences, kind, format=rd.format, on_bad_record=rd.on_bad_record).records
+        examples, _ = build_reviser_examples(records, rd)
+        train_sft(ck.reviser_train.base_model, [{"prompt": e["prompt"], "completion": e["completion"]} for e in examples],
+                  path, ck.reviser_train.train)
+    return path, revise
+
+
+def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[str], judge) -> dict:
+    """Revise ``drafts`` with the model at ``path`` under the phase's margin; the audit before and after
+    the likelihood decision."""
+    from seft.evaluation.audit import audit_revisions
+    from seft.generation.factory import build_generator
+    from seft.reviser.revise import revise_drafts, tag_token_budget
+
+    gen = build_generator(path, revise_cfg.generation)
+    cfg = dataclasses.replace(revise_cfg, keep_margin=phase_cfg.keep_margin)
+    recs = [{"id": r["id"], "prompt": r["prompt"], "draft": t, "meta": r["meta"]} for r, t in zip(dev, drafts)]
+    revs = revise_drafts(gen, recs, cfg, tag_budget=tag_token_budget(gen.tokenizer, cfg.tags))
+    written = [{**r, "final": r.get("revision", r["final"])} for r in revs]  # undo the decision
+    o = audit_revisions(judge, revs, recs)[1]["overall"]
+    return {"written": audit_revisions(judge, written, recs)[1]["overall"]["mean_final"], "final": o["mean_final"],
+            "draft": o["mean_draft"], "preservation": o["preservation"], "harm_rate": o["harm_rate"],
+            "improvement_rate": o["improvement_rate"]}
+
+
+def mean_ci(values: list[float | None], signed: bool = False) -> str:
+    """``mean [lo, hi]`` (95% t-interval across seeds), the mean alone for one seed, a dash for none;
+    ``signed`` writes the mean with its sign (a difference). None (no perfect draft to preserve in a
+    small dev set) is left out."""
+    from seft.evaluation.stats import t_interval
+
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    m = statistics.fmean(values)
+    head = f"{m:+.3f}" if signed else f"{m:.3f}"
+    if len(values) < 2:
+        return head
+    lo, hi = t_interval(values)
+    return f"{head} [{lo:.3f}, {hi:.3f}]"
+
+
+def render_table(results: dict) -> str:
+    """One markdown row per (drafts, metric): reviser, teacher, and their paired difference."""
+    lines = ["| drafts | metric | reviser (draft shown) | teacher (no draft) | reviser - teacher | reviser ahead in |",
+             "|---|---|---|---|---|---|"]
+    for kind, models in results.items():
+        rev, tea = models["reviser"], models["teacher"]
+        lines.append(f"| {kind} | mean draft | {statistics.fmean(r['draft'] for r in rev):.3f} | | | |")
+        for metric in METRICS:
+            a, b = [r[metric] for r in rev], [t[metric] for t in tea]
+            diffs = [x - y for x, y in zip(a, b) if x is not None and y is not None]
+            # "ahead" means better: a lower harm rate, a higher anything else
+            ahead = sum((d < 0) if metric == "harm_rate" else (d > 0) for d in diffs)
+            lines.append(f"| {kind} | {metric} | {mean_ci(a)} | {mean_ci(b)} | {mean_ci(diffs, signed=True)} "
+                         f"| {ahead} of {len(diffs)} seeds |")
+    return "\n".join(lines)
+
+if __name__ == "__main__":
+    sys.exit(main())

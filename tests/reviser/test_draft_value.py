@@ -1,0 +1,79 @@
+"""benchmarks/draft_value.py: reviser against teacher, seed by seed; its table by hand, its run end to end."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from test_pipeline import run_config  # noqa: F401  (the tiny end-to-end run config fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_spec = importlib.util.spec_from_file_location("draft_value", ROOT / "benchmarks" / "draft_value.py")
+draft_value = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(draft_value)
+
+
+def _m(written, final, preservation, harm, improvement, draft=0.25):
+    return {"written": written, "final": final, "draft": draft, "preservation": preservation,
+            "harm_rate": harm, "improvement_rate": improvement}
+
+
+def test_table_by_hand():
+    results = {"internal": {"reviser": [_m(0.50, 0.45, 1.0, 0.02, 0.40), _m(0.40, 0.41, 0.9, 0.04, 0.30)],
+                            "teacher": [_m(0.48, 0.47, 0.9, 0.06, 0.50), _m(0.46, 0.43, 0.9, 0.02, 0.40)]}}
+    rows = {r.split("|")[2].strip(): [c.strip() for c in r.split("|")[3:-1]]
+            for r in draft_value.render_table(results).splitlines()[2:]}
+    assert rows["mean draft"][0] == "0.250"
+    # written: reviser 0.45, teacher 0.47; differences +0.02 and -0.06: mean -0.02, sd 0.0566,
+    # t(0.975, 1) = 12.706: half-width 12.706 * 0.0566 / sqrt(2) = 0.508
+    assert rows["written"][0].startswith("0.450 [") and rows["written"][1].startswith("0.470 [")
+    assert rows["written"][2] == "-0.020 [-0.528, 0.488]"
+    assert rows["written"][3] == "1 of 2 seeds"
+    # harm: the reviser is ahead where its harm is lower (0.02 < 0.06), not where it is higher (0.04 > 0.02)
+    assert rows["harm_rate"][3] == "1 of 2 seeds"
+    assert rows["preservation"][2].startswith("+0.050") and rows["preservation"][3] == "1 of 2 seeds"
+    assert draft_value.mean_ci([0.3]) == "0.300" and draft_value.mean_ci([0.1], signed=True) == "+0.100"
+    # a seed with no perfect draft to preserve (None) is left out, not counted as 0
+    assert draft_value.mean_ci([None, 0.5]) == "0.500" and draft_value.mean_ci([None]) == "-"
+
+
+def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  # noqa: F811
+    from seft.cli import main
+
+    run = tmp_path / "run"
+    assert main(["run", str(run_config), "--out", str(run)]) == 0
+    out = tmp_path / "dv"
+    assert draft_value.main([str(run), "--seeds", "2", "--n", "12", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    for kind in ("internal", "external"):
+        for metric in ("written", "final", "preservation", "harm_rate", "improvement_rate"):
+            assert f"| {kind} | {metric} |" in table
+    saved = json.loads((out / "draft_value.json").read_text())
+    assert saved["seeds"] == 2 and saved["dev_prompts"] == 12
+    for kind in ("internal", "external"):
+        assert {m: len(v) for m, v in saved["results"][kind].items()} == {"reviser": 2, "teacher": 2}
+        # the same drafts for both models, and the decision only ever moves a final back to the draft
+        assert len({r["draft"] for rows in saved["results"][kind].values() for r in rows}) == 1
+    # seed 0's reviser is the run's own; the teacher and seed 1 were trained here
+    assert not (out / "seed_0" / "reviser").exists()
+    for sub in ("seed_0/teacher", "seed_1/reviser", "seed_1/teacher"):
+        assert (out / sub / "train_metrics.json").is_file()
+    teacher_data = json.loads((out / "seed_0" / "teacher" / "train_metrics.json").read_text())
+    assert teacher_data["train_examples"] > 0
+
+    # A rerun trains nothing: every model is reused.
+    def no_training(*a, **k):
+        raise AssertionError("retrained a model that exists")
+
+    monkeypatch.setattr("seft.training.sft.train_sft", no_training)
+    assert draft_value.main([str(run), "--seeds", "2", "--n", "12", "--out", str(out)]) == 0
+    assert json.loads((out / "draft_value.json").read_text())["results"] == saved["results"]
+
+
+def test_draft_value_refuses_another_world(tmp_path):
+    (tmp_path / "config.yaml").write_text("testbed:\n  world: if\n")
+    with pytest.raises(SystemExit, match="testbed run"):
+        draft_value.main([str(tmp_path)])
