@@ -112,3 +112,27 @@ def test_a_key_of_an_optional_section_switches_it_on():
     assert cfg.judge == JudgeConfig(kind="testbed") and cfg.audit.sample == 5
     with pytest.raises(ConfigError, match="unknown key 'judge.kindd'"):
         load_config(ReviseCommandConfig, None, ["judge.kindd=testbed"])
+
+
+def test_a_section_given_in_part_keeps_its_parents_defaults(tmp_path):
+    # The reviser trains 4 epochs and revises greedily by default, though TrainConfig's and
+    # GenerationConfig's own defaults are 2 epochs and temperature 0.7: setting one key of such a
+    # section must not bring the class defaults back for the others (it once did, silently).
+    cfg = load_config(RunConfig, None, ["reviser_train.train.learning_rate=2e-3", "evolve.revise.generation.batch_size=8",
+                                        "evolve.train.lora=true"])
+    assert cfg.reviser_train.train.learning_rate == 2e-3 and cfg.reviser_train.train.epochs == 4.0
+    assert cfg.evolve.revise.generation.batch_size == 8 and cfg.evolve.revise.generation.temperature == 0.0
+    assert cfg.evolve.train.lora and cfg.evolve.train.epochs == 3.0  # the rounds' 3, not TrainConfig's 2
+    # the same from a file, one level deeper, and next to a key set at the section's own level
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"evolve": {"revise": {"keep_margin": 2.0, "generation": {"max_new_tokens": 24}}}}))
+    cfg = load_config(RunConfig, path)
+    assert cfg.evolve.revise.keep_margin == 2.0 and cfg.evolve.revise.generation.max_new_tokens == 24
+    assert cfg.evolve.revise.generation.temperature == 0.0
+    # what a section's class would default to still applies where the parent sets nothing else
+    assert cfg.evolve.draft.temperature == 0.7
+    # a list of sections is taken as given (each item from its class's defaults)
+    cfg = load_config(RunConfig, None, ["evolve.phases=[{name: a, source: internal, rounds: 1}]"])
+    assert [p.name for p in cfg.evolve.phases] == ["a"] and cfg.evolve.phases[0].keep_margin is None
+    # and a setting set explicitly to the class default is kept
+    assert load_config(RunConfig, None, ["reviser_train.train.epochs=2"]).reviser_train.train.epochs == 2.0
