@@ -272,3 +272,32 @@ def test_reduced_smollm2_run_end_to_end(tmp_path):
     revisions = [json.loads(x) for x in (out / "rounds" / "round_01" / "revisions.jsonl").read_text().splitlines()]
     assert len(revisions) == 8
     assert "Testbed `" not in (out / "report.md").read_text()  # the tiny testbed policy was not evolved
+
+
+def test_native_bf16_reads_the_cpu_flags():
+    from seft.models.loading import native_bf16
+
+    zen4 = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 avx512_vnni\n\nprocessor\t: 1\n"
+    spr = "flags\t\t: avx512f avx512_bf16 amx_bf16 amx_tile\n"
+    assert native_bf16(zen4) == "avx512_bf16"
+    assert native_bf16(spr) == "amx_bf16"                      # AMX first: the faster of the two
+    assert native_bf16("flags\t\t: fpu sse avx2 fma\n") is None  # AVX2 only: bf16 emulated, ~20x slower
+    assert native_bf16("Features\t: fp asimd bf16\n") is None    # an ARM core's flag is not oneDNN's x86 path
+    assert native_bf16("") is None
+    assert native_bf16() in (None, "amx_bf16", "avx512_bf16")  # this machine's /proc/cpuinfo, or none
+
+
+def test_approx_parameters_matches_the_built_model():
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from seft.models.loading import approx_parameters
+
+    for tied, kv in ((True, 4), (False, 2)):
+        cfg = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=160, num_hidden_layers=3,
+                          num_attention_heads=4, num_key_value_heads=kv, tie_word_embeddings=tied)
+        with torch.device("meta"):
+            built = sum(p.numel() for p in AutoModelForCausalLM.from_config(cfg).parameters())
+        norms = 64 * (2 * 3 + 1)  # two per layer and the final one: left out of the estimate
+        assert approx_parameters(cfg) == built - norms
+    assert approx_parameters(object()) is None

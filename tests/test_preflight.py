@@ -157,3 +157,31 @@ def test_judge_calls_by_hand():
     got = judge_calls(cfg, rounds, {"a": 20, "b": 10}, trained_baselines=2, no_drafts=True, sweep_settings=6,
                       dev_size=5)
     assert got["eval"] == 30 * (5 * 2 + 2) + 30 and got["audit"] == 2 * 400
+
+
+def test_cpu_bf16_note_names_the_settings_left_at_auto():
+    from seft.runs.plan import BF16_HINT_PARAMS, cpu_bf16_note
+
+    cfg = RunConfig()
+    big = 135_000_000
+    assert cpu_bf16_note(cfg, big, flag=None) == []                    # no bf16 in hardware, or a GPU run
+    assert cpu_bf16_note(cfg, BF16_HINT_PARAMS - 1, flag="avx512_bf16") == []  # the testbed's size: no gain
+    (note,) = cpu_bf16_note(cfg, big, flag="avx512_bf16")
+    assert "(avx512_bf16)" in note and "135M parameters" in note
+    assert note.endswith("--set reviser_train.train.precision=bf16 --set evolve.train.precision=bf16 "
+                         "--set evolve.draft.dtype=bfloat16 --set evolve.revise.generation.dtype=bfloat16")
+    cfg.evolve.train.precision, cfg.evolve.draft.dtype = "fp32", "bfloat16"  # chosen: not named again
+    cfg.with_baselines = True
+    (note,) = cpu_bf16_note(cfg, big, flag="amx_bf16")
+    assert "evolve.train" not in note and "evolve.draft" not in note and "baseline_train.precision=bf16" in note
+    for key in ("reviser_train.train.precision", "evolve.revise.generation.dtype", "baseline_train.precision"):
+        section, _, name = key.rpartition(".")
+        obj = cfg
+        for part in section.split("."):
+            obj = getattr(obj, part)
+        setattr(obj, name, "bf16" if name == "precision" else "bfloat16")
+    assert cpu_bf16_note(cfg, big, flag="amx_bf16") == []  # every setting chosen
+    cfg.testbed.world = "if"  # its base answers come from the model too, until the world is built
+    (note,) = cpu_bf16_note(cfg, big, flag="amx_bf16", world_built=False)
+    assert note.endswith("to use it: --set testbed.if_world.generation.dtype=bfloat16")
+    assert cpu_bf16_note(cfg, big, flag="amx_bf16", world_built=True) == []

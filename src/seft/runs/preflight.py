@@ -33,7 +33,7 @@ from ..config.stages import RunConfig
 from ..data.errors import DataError
 from ..evolution.evolve import schedule
 from .baseline_runs import check_baselines, is_sweeping
-from .plan import plan_lines, plan_rounds, shortfalls
+from .plan import cpu_bf16_note, plan_lines, plan_rounds, shortfalls
 
 __all__ = ["Preflight", "PreflightError", "preflight", "run_dry_run"]
 
@@ -114,11 +114,15 @@ def preflight(cfg: RunConfig) -> Preflight:
     pf.notes += notes
     eval_records, dev_size = _check_eval_sets(pf, rc, ours)
     pf.run(f"judge ({rc.evolve.judge.kind})", lambda: _check_judge(rc, eval_records, pf.notes))
-    for setting, ref in _models(rc):
-        if ref is not None and not ours(ref):
-            pf.run(f"{setting} {ref}", lambda ref=ref: _check_model(ref, pf.notes))
-    sizes = {name: len(recs) for name, recs in eval_records.items()}
-    pf.plan = plan_lines(rc, rounds, sizes, testbed=testbed, built=built, reviser_stats=stats,
+    sizes = [pf.run(f"{setting} {ref}", lambda ref=ref: _check_model(ref, pf.notes))
+             for setting, ref in _models(rc) if ref is not None and not ours(ref)]
+    from ..models.loading import native_bf16
+    from ..training.common import has_accelerator
+
+    pf.notes += cpu_bf16_note(rc, max((n for n in sizes if n), default=0),
+                              flag=None if has_accelerator() else native_bf16(), world_built=built)
+    eval_sizes = {name: len(recs) for name, recs in eval_records.items()}
+    pf.plan = plan_lines(rc, rounds, eval_sizes, testbed=testbed, built=built, reviser_stats=stats,
                          dev_size=dev_size)
     pf.seconds = time.perf_counter() - t0
     return pf
@@ -262,9 +266,10 @@ def _models(rc: RunConfig) -> list[tuple[str, str | None]]:
     return out
 
 
-def _check_model(ref: str, notes: list[str]) -> None:
-    """Config and tokenizer load (seconds, no weights); an adapter's base is checked too."""
-    from ..models.loading import adapter_base_path, is_adapter_dir, quiet_library_noise
+def _check_model(ref: str, notes: list[str]) -> int | None:
+    """Config and tokenizer load (seconds, no weights); an adapter's base is checked too. Returns
+    the model's approximate parameter count (None when its config does not say)."""
+    from ..models.loading import adapter_base_path, approx_parameters, is_adapter_dir, quiet_library_noise
     from ..models.registry import MODEL_REF_PREFIX, cached_model_ref
 
     if str(ref).startswith(MODEL_REF_PREFIX):
@@ -283,10 +288,11 @@ def _check_model(ref: str, notes: list[str]) -> None:
     from transformers import AutoConfig, AutoTokenizer
 
     try:
-        AutoConfig.from_pretrained(ref)
+        config = AutoConfig.from_pretrained(ref)
         tok = AutoTokenizer.from_pretrained(ref)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"cannot load its config and tokenizer: {first}") from None
     if not tok.chat_template:
         raise ConfigError("its tokenizer has no chat template (seft renders every prompt with it)")
+    return approx_parameters(config)

@@ -31,6 +31,7 @@ __all__ = [
     "tracking_callbacks",
     "finish_setup",
     "fingerprint",
+    "has_accelerator",
     "load_for_training",
     "run_training",
     "trainer_arguments",
@@ -85,7 +86,8 @@ def _resume_checkpoint(ckpt_dir: Path, fp: str, resume: bool, *, may_delete: boo
     return None
 
 
-def _has_accelerator() -> bool:
+def has_accelerator() -> bool:
+    """Whether torch sees an accelerator (CUDA, MPS, XPU, ...): the Trainer then runs on it."""
     import torch
 
     acc = getattr(torch, "accelerator", None)  # torch >= 2.6: CUDA, MPS, XPU, ...
@@ -107,7 +109,7 @@ def trainer_arguments(cfg: TrainConfig, ckpt_dir: Path) -> dict:
         warmup_steps=min(cfg.warmup_ratio, 0.999), weight_decay=cfg.weight_decay,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, seed=cfg.seed, logging_steps=cfg.logging_steps,
-        # TRL defaults bf16=True (fails on CPU, ~20x slower there anyway) and checkpointing on.
+        # TRL defaults bf16=True and checkpointing on; here precision is the config's (auto: fp32 on CPU).
         bf16=precision == "bf16", fp16=precision == "fp16",
         activation_checkpointing=cfg.gradient_checkpointing,  # TRL's `gradient_checkpointing` is a deprecated alias
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=1,
@@ -116,7 +118,7 @@ def trainer_arguments(cfg: TrainConfig, ckpt_dir: Path) -> dict:
         eval_strategy="no", dataloader_pin_memory=torch.cuda.is_available(),
         # Without an accelerator, say so: `torchrun`/`accelerate launch` on CPU then runs DDP over gloo
         # instead of N independent copies of the same run.
-        use_cpu=not _has_accelerator(),
+        use_cpu=not has_accelerator(),
         ddp_find_unused_parameters=False,  # every weight of a causal LM takes part in each forward
         report_to="none", disable_tqdm=None if progress_enabled() else True,
     )
