@@ -1,6 +1,7 @@
 """What revision costs: the one-pass engine beside the ways seft revised before, in one process.
 
     python benchmarks/revise_speed.py [--models smollm2 testbed] [--n 64] [--draft-tokens 48] [--repeats 3]
+                                      [--dtype float32 bfloat16]
 
 A reviser is *scripted* so that its decisions are fixed and the variants do the same work: the
 model computes its real logits at every step (real compute), and a logits hook then makes the
@@ -16,7 +17,8 @@ about 10% of its tokens replaced; a full rewrite gives every draft the MINOR scr
 
 Medians of ``--repeats`` runs; ratios are against the batched full rewrite, all measured here in
 one process. The engine's outputs are checked against the two-pass scheme's. The last lines put
-prefill and decode throughput against this CPU's fp32 matmul ceiling.
+prefill and decode throughput against the matmul ceiling measured in the same dtype (``--dtype``:
+float32 on CPU by default, bfloat16 on a GPU; bfloat16 on a CPU that computes it in hardware).
 """
 from __future__ import annotations
 
@@ -142,11 +144,17 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def matmul_ceiling(size: int = 1536, repeats: int = 5, device: str = "cpu") -> float:
-    """GFLOP/s of one large matmul (the ceiling for prefill and training): fp32 on CPU, bf16 on a GPU."""
+def bench_dtype(name: str, device: str) -> str:
+    """``--dtype``: auto -> bfloat16 on a GPU, float32 on CPU (what seft's ``auto`` picks there)."""
+    return name if name != "auto" else ("float32" if device == "cpu" else "bfloat16")
+
+
+def matmul_ceiling(size: int = 1536, repeats: int = 5, device: str = "cpu", dtype: str | None = None) -> float:
+    """GFLOP/s of one large matmul (the ceiling for prefill and training) in ``dtype`` (default:
+    fp32 on CPU, bf16 on a GPU)."""
     import torch
 
-    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    dtype = getattr(torch, dtype or bench_dtype("auto", device))
     size = size if device == "cpu" else 8192
     a, b = torch.randn(size, size, device=device, dtype=dtype), torch.randn(size, size, device=device, dtype=dtype)
 
@@ -192,10 +200,10 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
     from seft.reviser.revise import revise_drafts, tag_token_budget
 
     model, tok = load_model_and_tokenizer(path)
-    if args.device != "cpu":  # a GPU generates in bf16, as seft's hf backend does there
+    if args.device != "cpu" or args.dtype != "float32":  # as seft's hf backend does with generation.dtype
         import torch
 
-        model.to(args.device, dtype=torch.bfloat16)
+        model.to(args.device, dtype=getattr(torch, args.dtype))
     gen = HFGenerator(model, tok, batch_size=args.n, show_progress=False)
     rng = random.Random(0)
     drafts = [_draft(tok, rng, args.draft_tokens) for _ in records] if args.draft_tokens else [r["draft"] for r in records]
@@ -307,6 +315,10 @@ def main(argv=None) -> int:
     ap.add_argument("--smollm2", help="folder of the model benchmarked as SmolLM2 (default: models:smollm2-135m-instruct; "
                     "the GPU smoke script passes a SmolLM2-shaped model)")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available); bf16 on a GPU")
+    ap.add_argument("--dtype", nargs="+", default=["auto"], choices=["auto", "float32", "bfloat16"],
+                    help="weights and activations (auto: bfloat16 on a GPU, float32 on CPU); bfloat16 on a CPU with "
+                         "AMX or AVX512-BF16 is the CPU's fast path (seft: generation.dtype=bfloat16). Several: "
+                         "the whole table in each, one after the other in this process")
     args = ap.parse_args(argv)
     if args.run:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -323,33 +335,38 @@ def main(argv=None) -> int:
     from seft.models.registry import resolve_model_ref
     from seft.testbed.build import run_testbed_build
 
-    ceiling = matmul_ceiling(device=args.device)
-    kind = "fp32" if args.device == "cpu" else f"{torch.cuda.get_device_name()} bf16"
-    print(f"torch threads {torch.get_num_threads()}, {kind} matmul ceiling {ceiling:.0f} GFLOP/s\n")
+    dtypes = list(dict.fromkeys(bench_dtype(d, args.device) for d in args.dtype))
+    ceilings = {d: matmul_ceiling(device=args.device, dtype=d) for d in dtypes}
+    where = "cpu" if args.device == "cpu" else torch.cuda.get_device_name()
+    print(f"torch threads {torch.get_num_threads()}, {where} matmul ceiling "
+          + ", ".join(f"{d} {c:.0f} GFLOP/s" for d, c in ceilings.items()) + "\n")
     testbed = run_testbed_build(TestbedConfig())
     prompts = [r for r in read_jsonl(testbed / "dev.jsonl")][:args.n]
     table, notes = [], []
-    for name in args.models:
-        if name == "smollm2":
-            rng = random.Random(3)
-            recs = [{"prompt": "Rewrite this so that it reads well: " + " ".join(rng.choice(string.ascii_lowercase) * 3
-                                                                                  for _ in range(8))}
-                    for _ in range(args.n)]
-            path = args.smollm2 or str(resolve_model_ref("models:smollm2-135m-instruct"))
-            rows, info = bench_model("SmolLM2-135M", path, recs, args)
-        else:
-            recs = [{"prompt": p["prompt"], "draft": p["meta"]["reference"]} for p in prompts]
-            saved, args.draft_tokens = args.draft_tokens, 0
-            rows, info = bench_model("testbed (0.8M)", str(testbed / "base_policy"), recs, args)
-            args.draft_tokens = saved
-        table += rows
-        notes.append(f"{rows[0][0]}: {info['params'] / 1e6:.1f}M parameters, reviser prompts {info['prompt_tokens']:.0f} "
-                     f"tokens, drafts {info['draft_tokens']:.0f} tokens (+ end of turn); the teacher-forced pass runs "
-                     f"at {info['prefill_gflops']:.0f} GFLOP/s = {info['prefill_gflops'] / ceiling:.0%} of the ceiling"
-                     + _mfu(info["prefill_gflops"], args.device)
-                     + f"; a verifying pass costs a fixed {_fmt(info['pass_overhead'])} positions' worth plus one per "
-                     f"position (least squares over the engine's timed passes; the engine's default on this device: "
-                     f"{default_pass_overhead(args.device):g})")
+    for args.dtype in dtypes:  # bench_model reads args.dtype
+        suffix = "" if len(dtypes) == 1 else f", {args.dtype}"
+        for name in args.models:
+            if name == "smollm2":
+                rng = random.Random(3)
+                recs = [{"prompt": "Rewrite this so that it reads well: "
+                         + " ".join(rng.choice(string.ascii_lowercase) * 3 for _ in range(8))} for _ in range(args.n)]
+                path = args.smollm2 or str(resolve_model_ref("models:smollm2-135m-instruct"))
+                rows, info = bench_model("SmolLM2-135M" + suffix, path, recs, args)
+            else:
+                recs = [{"prompt": p["prompt"], "draft": p["meta"]["reference"]} for p in prompts]
+                saved, args.draft_tokens = args.draft_tokens, 0
+                rows, info = bench_model("testbed (0.8M)" + suffix, str(testbed / "base_policy"), recs, args)
+                args.draft_tokens = saved
+            table += rows
+            ceiling = ceilings[args.dtype]
+            notes.append(f"{rows[0][0]}: {info['params'] / 1e6:.1f}M parameters, reviser prompts "
+                         f"{info['prompt_tokens']:.0f} tokens, drafts {info['draft_tokens']:.0f} tokens (+ end of turn); "
+                         f"the teacher-forced pass runs at {info['prefill_gflops']:.0f} GFLOP/s = "
+                         f"{info['prefill_gflops'] / ceiling:.0%} of the {args.dtype} ceiling"
+                         + _mfu(info["prefill_gflops"], args.device)
+                         + f"; a verifying pass costs a fixed {_fmt(info['pass_overhead'])} positions' worth plus one "
+                         f"per position (least squares over the engine's timed passes; the engine's default on this "
+                         f"device: {default_pass_overhead(args.device):g})")
     print(f"| model | variant | wall (s), median of {args.repeats} | vs batched full rewrite | note |")
     print("|---|---|---|---|---|")
     for name, variant, seconds, ratio, extra in table:

@@ -1,7 +1,7 @@
 """Training throughput: seft's ``train_sft`` beside a plain PyTorch loop on the same batches.
 
     python benchmarks/train_speed.py [--models smollm2 testbed] [--modes full lora] [--methods sft dpo orpo]
-                                     [--steps 8] [--repeats 2]
+                                     [--steps 8] [--repeats 2] [--dtype float32 bfloat16]
 
 Variants, per model and mode (full fine-tune, LoRA), all in one process:
 
@@ -23,8 +23,12 @@ Each variant trains ``--warmup`` steps, then ``--steps`` timed steps; throughput
 per second over the timed steps (the Trainer's own token count, and the same count in the loop).
 Variants alternate within each of ``--repeats`` rounds and the median is quoted, because this
 machine is shared. The last column puts the model's FLOPs per token (6N for a full fine-tune, 4N
-with LoRA: no weight gradients) against the fp32 matmul ceiling measured in the same process (on
-a GPU: against its data-sheet bf16 peak). Setup (tokenizing, loading) is reported apart from the steps.
+with LoRA: no weight gradients) against the matmul ceiling of the variant's dtype measured in the
+same process (on a GPU: against its data-sheet bf16 peak). Setup (tokenizing, loading) is reported
+apart from the steps.
+
+``--dtype float32 bfloat16`` times every variant in both, side by side: on a CPU that computes bf16
+in hardware (AMX, AVX512-BF16) bf16 autocast is the fast path (seft's ``precision: bf16``).
 """
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from revise_speed import _sentence, bf16_peak, matmul_ceiling  # noqa: E402  (benchmarks/ is the script's folder)
+from revise_speed import _sentence, bench_dtype, bf16_peak, matmul_ceiling  # noqa: E402  (benchmarks/ is the script's folder)
 
 
 def examples(n: int, seed: int = 0) -> list[dict]:
@@ -128,14 +132,14 @@ def run_preference(method: str, path: str, data: list[dict], cfg, n_steps: int, 
     return {"setup": setup, "times": times, "tokens": tokens}
 
 
-def run_plain(path: str, batches: list[dict], cfg, device: str = "cpu") -> dict:
+def run_plain(path: str, batches: list[dict], cfg, device: str = "cpu", bf16: bool = False) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
     t0 = time.perf_counter()
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).to(device)
-    # On a GPU the Trainer trains in bf16 autocast over fp32 weights; the loop does the same.
-    autocast = (torch.autocast(device, dtype=torch.bfloat16) if device != "cpu" else contextlib.nullcontext())
+    # In bf16 the Trainer trains in bf16 autocast over fp32 weights (a GPU's default); the loop does the same.
+    autocast = torch.autocast(device, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     if cfg.lora:
         from peft import LoraConfig, get_peft_model
 
@@ -190,6 +194,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--smollm2", help="folder of the model benchmarked as SmolLM2 (default: models:smollm2-135m-instruct)")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available; bf16 there)")
+    ap.add_argument("--dtype", nargs="+", default=["auto"], choices=["auto", "float32", "bfloat16"],
+                    help="auto: bfloat16 autocast on a GPU, float32 on CPU; bfloat16 on a CPU with AMX or "
+                         "AVX512-BF16 is the CPU's fast path (seft: precision=bf16). Several: every variant in "
+                         "each, side by side, ratios against the first dtype's plain loop")
     ap.add_argument("--no-trl-head", dest="trl_head", action="store_false",
                     help="sft: leave out the one-pass and TRL-head variants")
     args = ap.parse_args(argv)
@@ -209,13 +217,15 @@ def main(argv=None) -> int:
 
     disable_progress_bar()
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    ceiling = matmul_ceiling(device=device)
+    dtypes = list(dict.fromkeys(bench_dtype(d, device) for d in args.dtype))
+    ceilings = {d: matmul_ceiling(device=device, dtype=d) for d in dtypes}
     peak = bf16_peak(device)
-    kind = "fp32" if device == "cpu" else f"{torch.cuda.get_device_name()} bf16"
-    print(f"torch threads {torch.get_num_threads()}, {kind} matmul ceiling {ceiling:.0f} GFLOP/s"
+    where = "cpu" if device == "cpu" else torch.cuda.get_device_name()
+    print(f"torch threads {torch.get_num_threads()}, {where} matmul ceiling "
+          + ", ".join(f"{d} {c:.0f} GFLOP/s" for d, c in ceilings.items())
           + (f", data-sheet peak {peak:.0f} TFLOP/s (MFU below is against it)" if peak else "") + "\n")
     if peak:
-        ceiling = peak * 1e3
+        ceilings = {d: peak * 1e3 for d in dtypes}
     n_steps = args.warmup + args.steps
     rows = []
     for name in args.models:
@@ -231,10 +241,14 @@ def main(argv=None) -> int:
             if method != "sft" and name != "smollm2":
                 continue  # preference pairs are words: the testbed's tokenizer has no use for them
             for mode in args.modes:
-                cfg = TrainConfig(learning_rate=1e-5 if mode == "full" else 1e-4, batch_size=args.batch,
-                                  max_length=args.max_length, lora=mode == "lora", save_steps=10_000,
-                                  logging_steps=1_000)
-                variants = _variants(method, path, data, cfg, n_steps, device, args)
+                variants, dtype_of = {}, {}
+                for dtype in dtypes:
+                    cfg = TrainConfig(learning_rate=1e-5 if mode == "full" else 1e-4, batch_size=args.batch,
+                                      max_length=args.max_length, lora=mode == "lora", save_steps=10_000,
+                                      logging_steps=1_000, precision="bf16" if dtype == "bfloat16" else "fp32")
+                    for v, fn in _variants(method, path, data, cfg, n_steps, device, args).items():
+                        v = v if len(dtypes) == 1 else f"{v}, {dtype}"
+                        variants[v], dtype_of[v] = fn, dtype
                 results = {v: [] for v in variants}
                 for _ in range(args.repeats):
                     for v, fn in variants.items():
@@ -248,10 +262,10 @@ def main(argv=None) -> int:
                     step = statistics.median(statistics.median(r["times"][args.warmup:]) for r in rs)
                     first = statistics.median(r["times"][0] for r in rs)
                     setup = statistics.median(r["setup"] for r in rs)
-                    share = flops_per_token * tps / 1e9 / ceiling
+                    share = flops_per_token * tps / 1e9 / ceilings[dtype_of[v]]
                     rows.append((name, method, mode, v, tps, tps / base, reference, step, first, setup, share))
     print("| model | method | mode | variant | tokens/s | ratio | vs | step (s) | first step (s) | setup (s) "
-          "| model FLOPs / ceiling |")
+          "| model FLOPs / its dtype's ceiling |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, method, mode, v, tps, ratio, reference, step, first, setup, share in rows:
         print(f"| {name} | {method} | {mode} | {v} | {tps:.0f} | {ratio:.2f}x | {reference} | {step:.2f} | {first:.2f} "
@@ -266,7 +280,7 @@ def _variants(method: str, path: str, data: list[dict], cfg, n_steps: int, devic
     """The variants timed for one method, the reference (the ratio's denominator) first."""
     if method == "sft":
         batches = loop_batches(path, data, cfg, n_steps)
-        variants = {"plain loop": functools.partial(run_plain, path, batches, cfg, device),
+        variants = {"plain loop": functools.partial(run_plain, path, batches, cfg, device, cfg.precision == "bf16"),
                     "seft train_sft": functools.partial(run_seft, path, data, cfg, n_steps, trl_head=False)}
         if args.trl_head:
             variants["seft, one pass per batch"] = functools.partial(run_seft, path, data, cfg, n_steps,
