@@ -1,6 +1,6 @@
 """Is the draft worth showing the reviser? Revision against distillation, seed by seed, on dev.
 
-    python benchmarks/draft_value.py RUN_DIR [--seeds 3] [--n 512] [--out DIR]
+    python benchmarks/draft_value.py RUN_DIR [--seeds 3] [--n 512] [--out DIR] [--blank-rewrite]
 
 RUN_DIR is a run on the testbed (e.g. runs/demo). For each seed k (the run's seeds shifted by k,
 as `seeds: N` and `make replicate` shift them) two revisers are trained from the run's base on the
@@ -15,6 +15,13 @@ judged against ground truth before and after:
   keeps the draft): revision with the draft in view against an answer without it;
 - **final**: after the decision (what a round would train on), with preservation of perfect drafts,
   harm and improvement rates.
+
+``--blank-rewrite`` adds a third model, the same reviser with one change at revision: a draft
+it tags MAJOR is rewritten from an empty draft (its training data holds one per prompt), while
+its tag and the likelihood decision still read the draft. If the reviser's answers were worse
+than the teacher's because a wrong draft pulls them towards the error, this closes the gap; if
+they are worse because it is a weaker answerer, it does not. It is printed as a second table,
+against the teacher.
 
 Each row is the mean over the seeds with a 95% t-interval, and the paired difference (reviser minus
 teacher, seed by seed). It costs two reviser trainings per seed (~4 min per seed for the demo's
@@ -46,6 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (at least 2 for an interval)")
     ap.add_argument("--n", type=int, default=512, help="dev prompts used (at most the dev set's size)")
     ap.add_argument("--out", help="where the trained models and draft_value.json go (default RUN/draft_value)")
+    ap.add_argument("--blank-rewrite", action="store_true",
+                    help="also measure the reviser rewriting its MAJOR drafts from an empty draft")
     args = ap.parse_args(argv)
 
     from seft.config.core import from_dict
@@ -62,12 +71,14 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else run / "draft_value"
     dev, internal, external = dev_drafts(cfg, args.n)
     judge = get_judge(cfg.evolve.judge)
-    results = {kind: {"reviser": [], "teacher": []} for kind in ("internal", "external")}
+    models = ("reviser", "teacher") + (("blank",) if args.blank_rewrite else ())
+    results = {kind: {m: [] for m in models} for kind in ("internal", "external")}
     for k in range(args.seeds):
-        for model in ("reviser", "teacher"):
-            path, rcfg = _trained(cfg, k, model, run, out)
+        for model in models:
+            path, rcfg = _trained(cfg, k, "reviser" if model == "blank" else model, run, out)
+            blank = ("MAJOR",) if model == "blank" else ()
             for kind, drafts in (("internal", internal), ("external", external)):
-                results[kind][model].append(_measure(path, rcfg, _phase(cfg, kind), dev, drafts, judge))
+                results[kind][model].append(_measure(path, rcfg, _phase(cfg, kind), dev, drafts, judge, blank=blank))
             print(f"seed {k} {model}: " + ", ".join(f"{kind} written {results[kind][model][-1]['written']:.3f} "
                                                    f"final {results[kind][model][-1]['final']:.3f}"
                                                    for kind in results), flush=True)
@@ -77,6 +88,9 @@ def main(argv=None) -> int:
     print(f"\nrun: {run}; dev prompts: {len(dev)}; seeds: {args.seeds}; margins: internal "
           f"{_phase(cfg, 'internal').keep_margin}, external {_phase(cfg, 'external').keep_margin}\n")
     print(render_table(results))
+    if args.blank_rewrite:
+        print("\nThe reviser rewriting its MAJOR drafts from an empty draft, against the teacher:\n")
+        print(render_table(results, first="blank", label="reviser, MAJOR from an empty draft"))
     return 0
 
 
@@ -114,9 +128,10 @@ def _trained(cfg, k: int, model: str, run: Path, out: Path):
     return path, revise
 
 
-def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[str], judge) -> dict:
+def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[str], judge, *,
+             blank: tuple[str, ...] = ()) -> dict:
     """Revise ``drafts`` with the model at ``path`` under the phase's margin; the audit before and after
-    the likelihood decision."""
+    the likelihood decision. ``blank``: the levels whose drafts are rewritten from an empty draft."""
     from seft.evaluation.audit import audit_revisions
     from seft.generation.factory import build_generator
     from seft.reviser.revise import revise_drafts, tag_token_budget
@@ -124,12 +139,40 @@ def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[st
     gen = build_generator(path, revise_cfg.generation)
     cfg = dataclasses.replace(revise_cfg, keep_margin=phase_cfg.keep_margin)
     recs = [{"id": r["id"], "prompt": r["prompt"], "draft": t, "meta": r["meta"]} for r, t in zip(dev, drafts)]
-    revs = revise_drafts(gen, recs, cfg, tag_budget=tag_token_budget(gen.tokenizer, cfg.tags))
+    tag_budget = tag_token_budget(gen.tokenizer, cfg.tags)
+    revs = (revise_blank(gen, recs, cfg, blank, tag_budget=tag_budget) if blank
+            else revise_drafts(gen, recs, cfg, tag_budget=tag_budget))
     written = [{**r, "final": r.get("revision", r["final"])} for r in revs]  # undo the decision
     o = audit_revisions(judge, revs, recs)[1]["overall"]
     return {"written": audit_revisions(judge, written, recs)[1]["overall"]["mean_final"], "final": o["mean_final"],
             "draft": o["mean_draft"], "preservation": o["preservation"], "harm_rate": o["harm_rate"],
             "improvement_rate": o["improvement_rate"]}
+
+
+def revise_blank(gen, recs: list[dict], cfg, levels: tuple[str, ...], *, tag_budget: int) -> list[dict]:
+    """``revise_drafts`` with one change: a draft tagged with one of ``levels`` is rewritten from an
+    empty draft (the tag forced, as the two-pass scheme forces it); the likelihood decision then
+    scores that rewrite against the draft with the draft in view, as it would the reviser's own."""
+    from seft.generation.base import sampling_params
+    from seft.reviser.format import parse_output, reviser_messages, tag_prefixes
+    from seft.reviser.revise import _likelihood_decision, revise_drafts
+
+    out = revise_drafts(gen, recs, dataclasses.replace(cfg, keep_margin=None), tag_budget=tag_budget)
+    prefixes = tag_prefixes(cfg.tags)
+    todo = [i for i, r in enumerate(out) if r["level"] in levels]
+    if todo:
+        bodies = gen.generate([reviser_messages(recs[i]["prompt"], "", cfg.template) for i in todo],
+                              sampling_params(cfg.generation), prefixes=[prefixes[out[i]["level"]] for i in todo],
+                              desc="revise: from an empty draft")
+        for i, body in zip(todo, bodies):
+            p = parse_output(prefixes[out[i]["level"]] + body, cfg.tags, draft=recs[i]["draft"],
+                             max_ratio=cfg.max_revision_ratio)
+            out[i].update(final=p.final, changed=p.changed, fallback=p.fallback)
+    if cfg.keep_margin is not None:
+        inputs = [reviser_messages(r["prompt"], r["draft"], cfg.template) for r in recs]
+        _likelihood_decision(gen, inputs, out, [prefixes[r["level"]] if r["level"] else "" for r in out],
+                             cfg.keep_margin)
+    return out
 
 
 def mean_ci(values: list[float | None], signed: bool = False) -> str:
@@ -149,12 +192,13 @@ def mean_ci(values: list[float | None], signed: bool = False) -> str:
     return f"{head} [{lo:.3f}, {hi:.3f}]"
 
 
-def render_table(results: dict) -> str:
-    """One markdown row per (drafts, metric): reviser, teacher, and their paired difference."""
-    lines = ["| drafts | metric | reviser (draft shown) | teacher (no draft) | reviser - teacher | reviser ahead in |",
+def render_table(results: dict, first: str = "reviser", label: str = "reviser (draft shown)") -> str:
+    """One markdown row per (drafts, metric): ``first`` (the reviser), the teacher, and their paired
+    difference."""
+    lines = [f"| drafts | metric | {label} | teacher (no draft) | reviser - teacher | reviser ahead in |",
              "|---|---|---|---|---|---|"]
     for kind, models in results.items():
-        rev, tea = models["reviser"], models["teacher"]
+        rev, tea = models[first], models["teacher"]
         lines.append(f"| {kind} | mean draft | {statistics.fmean(r['draft'] for r in rev):.3f} | | | |")
         for metric in METRICS:
             a, b = [r[metric] for r in rev], [t[metric] for t in tea]
