@@ -1,4 +1,5 @@
-"""benchmarks/draft_value.py: reviser against teacher, seed by seed; its table by hand, its run end to end."""
+"""benchmarks/draft_value.py: reviser against teacher, seed by seed; its table by hand, its run end to end;
+the blank rewrite (MAJOR drafts rewritten from an empty draft) by hand."""
 from __future__ import annotations
 
 import importlib.util
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from seft.config.reviser import ReviseConfig
 from test_pipeline import run_config  # noqa: F401  (the tiny end-to-end run config fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,11 +71,63 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
         raise AssertionError("retrained a model that exists")
 
     monkeypatch.setattr("seft.training.sft.train_sft", no_training)
-    assert draft_value.main([str(run), "--seeds", "2", "--n", "12", "--out", str(out)]) == 0
-    assert json.loads((out / "draft_value.json").read_text())["results"] == saved["results"]
+    capsys.readouterr()
+    assert draft_value.main([str(run), "--seeds", "2", "--n", "12", "--out", str(out), "--blank-rewrite"]) == 0
+    again = json.loads((out / "draft_value.json").read_text())["results"]
+    for kind in ("internal", "external"):  # the same models and drafts: the same numbers, and the blank variant
+        assert {m: again[kind][m] for m in ("reviser", "teacher")} == saved["results"][kind]
+        assert len(again[kind]["blank"]) == 2
+    assert "| drafts | metric | reviser, MAJOR from an empty draft |" in capsys.readouterr().out
 
 
 def test_draft_value_refuses_another_world(tmp_path):
     (tmp_path / "config.yaml").write_text("testbed:\n  world: if\n")
     with pytest.raises(SystemExit, match="testbed run"):
         draft_value.main([str(tmp_path)])
+
+
+TEMPLATE = "{instruction}|{draft}"
+
+
+class TwoViews:
+    """A scripted reviser: the tag depends on the draft; a revision written with the draft in view is
+    ``seen``, one written from an empty draft is ``blank``; log-likelihoods come from a table keyed by
+    (draft in view, text)."""
+
+    def __init__(self, heads, seen, blank, logprobs):
+        self.heads, self.seen, self.blank, self.logprobs, self.calls = heads, seen, blank, logprobs, []
+
+    def generate(self, prompts, params, *, prefixes=None, desc=""):
+        split = [p[0]["content"].split("|", 1) for p in prompts]
+        self.calls.append((desc, [d for _, d in split], prefixes))
+        if prefixes is None:
+            return [self.heads[d] for _, d in split]
+        return [(self.blank[q] if d == "" else self.seen[d]) for q, d in split]
+
+    def continuation_logprobs(self, prompts, texts, *, prefixes=None, desc=""):
+        return [self.logprobs[(p[0]["content"].split("|", 1)[1], t)] for p, t in zip(prompts, texts)]
+
+
+def test_blank_rewrite_by_hand():
+    recs = [{"id": "a", "prompt": "qa", "draft": "good"}, {"id": "b", "prompt": "qb", "draft": "bad"},
+            {"id": "c", "prompt": "qc", "draft": "meh"}, {"id": "d", "prompt": "qd", "draft": "near"}]
+    gen = TwoViews(heads={"good": "[KEEP]", "bad": "[MAJOR]", "meh": "[MINOR]", "near": "[MAJOR]"},
+                   seen={"bad": "seen-b", "meh": "edited", "near": "seen-d"},
+                   blank={"qb": "fresh-b", "qd": "fresh-d"},
+                   # the decision scores the draft and the *fresh* rewrite with the draft in view:
+                   # b's draft is 5 nats less likely (the rewrite stays), d's only 0.5 (d's draft stands)
+                   logprobs={("bad", "bad"): -9.0, ("bad", "fresh-b"): -4.0,
+                             ("near", "near"): -3.5, ("near", "fresh-d"): -3.0,
+                             ("meh", "meh"): -8.0, ("meh", "edited"): -2.0})
+    cfg = ReviseConfig(keep_margin=1.0, template=TEMPLATE)
+    out = draft_value.revise_blank(gen, recs, cfg, ("MAJOR",), tag_budget=9)
+    assert [(r["level"], r["final"], r["changed"]) for r in out] == [
+        ("KEEP", "good", False), ("MAJOR", "fresh-b", True), ("MINOR", "edited", True), ("MAJOR", "near", False)]
+    assert out[3]["decision"] == "likelihood" and out[3]["revision"] == "fresh-d"
+    # only the MAJOR rows were rewritten, each from an empty draft, its MAJOR tag line forced
+    blank_calls = [c for c in gen.calls if c[0] == "revise: from an empty draft"]
+    assert blank_calls == [("revise: from an empty draft", ["", ""], ["[MAJOR]\n", "[MAJOR]\n"])]
+    # without a margin nothing is decided: d's fresh rewrite stays
+    plain = draft_value.revise_blank(gen, recs, ReviseConfig(keep_margin=None, template=TEMPLATE), ("MAJOR",),
+                                     tag_budget=9)
+    assert [r["final"] for r in plain] == ["good", "fresh-b", "edited", "fresh-d"]
