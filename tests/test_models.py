@@ -301,3 +301,46 @@ def test_approx_parameters_matches_the_built_model():
         norms = 64 * (2 * 3 + 1)  # two per layer and the final one: left out of the estimate
         assert approx_parameters(cfg) == built - norms
     assert approx_parameters(object()) is None
+
+
+def test_contiguous_head_inputs_in_half_precision_only():
+    """The head of a bf16 model gets a contiguous copy of a strided slice (bit-identical logits); an
+    fp32 model's head gets the slice as it is, so the default run computes what it did."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from seft.models.loading import contiguous_head_inputs
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2)).eval()
+    seen = []
+    head = model.get_output_embeddings()
+    contiguous_head_inputs(model)
+    contiguous_head_inputs(model)  # idempotent: one hook
+    head.register_forward_pre_hook(lambda m, a: seen.append(a[0].is_contiguous()))  # runs after ours
+    ids = torch.randint(0, 96, (4, 7))
+    with torch.no_grad():
+        full32 = model(input_ids=ids).logits
+        last32 = model(input_ids=ids, logits_to_keep=2).logits
+        model.to(torch.bfloat16)
+        full16 = model(input_ids=ids).logits
+        last16 = model(input_ids=ids, logits_to_keep=2).logits
+    # fp32: the strided slice reaches the head untouched; bf16: a contiguous copy does
+    assert seen == [True, False, True, True]
+    assert torch.allclose(last32, full32[:, -2:], atol=1e-5)
+    assert torch.equal(last16, full16[:, -2:])  # the copy changes nothing in bf16
+    assert len(head._forward_pre_hooks) == 2
+
+
+def test_head_view_benchmark_prints_its_table(capsys):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "head_view.py"
+    spec = importlib.util.spec_from_file_location("head_view", script)
+    head_view = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(head_view)
+    assert head_view.main(["--vocab", "64", "--hidden", "16", "--batch", "4", "--length", "5", "--keep", "2",
+                           "--calls", "1", "--dtype", "bfloat16"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| bfloat16")]
+    assert len(rows) == 2 and all(r.endswith("| yes |") for r in rows)  # bf16: the copy changes no logit

@@ -35,7 +35,9 @@ class HFGenerator:
     def __init__(self, model, tokenizer, *, batch_size: int = 32, show_progress: bool | None = None,
                  greedy_engine: bool = True, max_padding: float = 0.5):
         from ..data.logs import progress_enabled
+        from ..models.loading import contiguous_head_inputs
 
+        contiguous_head_inputs(model)  # bf16 on a CPU: a prefill's head would otherwise cost seconds and GiBs
         self.model, self.tokenizer = model, tokenizer
         self.batch_size = batch_size
         self.max_padding = max_padding  # see length_batches: a few long prompts do not pad a whole batch

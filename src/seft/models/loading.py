@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["ADAPTER_CONFIG", "adapter_base_path", "count_parameters", "is_adapter_dir", "load_model_and_tokenizer",
-           "approx_parameters", "load_tokenizer", "local_or_hub", "native_bf16", "quiet_library_noise",
+           "approx_parameters", "contiguous_head_inputs", "load_tokenizer", "local_or_hub", "native_bf16",
+           "quiet_library_noise",
            "resolve_precision", "unwrap_peft"]
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -157,6 +158,34 @@ def approx_parameters(config) -> int | None:
     kv = (getattr(config, "num_key_value_heads", None) or heads) * h // heads
     embeddings = vocab * h * (1 if getattr(config, "tie_word_embeddings", True) else 2)
     return embeddings + n_layers * (2 * h * h + 2 * h * kv + 3 * h * inner)
+
+
+def _contiguous_half(module, args):
+    import torch
+
+    x = args[0] if args else None
+    if (isinstance(x, torch.Tensor) and x.device.type == "cpu" and x.dtype in (torch.bfloat16, torch.float16)
+            and not x.is_contiguous()):
+        return (x.contiguous(), *args[1:])
+    return None
+
+
+def contiguous_head_inputs(model) -> None:
+    """Feed the LM head contiguous hidden states in bf16/fp16 on a CPU (idempotent).
+
+    ``transformers`` projects only the last positions at a prefill (``logits_to_keep``), and the
+    slice it hands the head is a strided view. In torch 2.13 on a CPU a bf16 ``linear`` over such a
+    view goes a slow way that allocates about one copy of the head's weight per batch row: with
+    SmolLM2's 49,152 x 576 head and 64 rows, ~2.9 s and 3.4 GiB per prefill instead of ~7 ms and
+    nothing (``python benchmarks/head_view.py``). A copy of the slice gives bit-identical logits in bf16. In
+    fp32 the view is also slower, but a copy rounds differently (~1e-5), so fp32 is left as it is:
+    the default run computes exactly what it did.
+    """
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None or getattr(head, "_seft_contiguous", False):
+        return
+    head.register_forward_pre_hook(_contiguous_half)
+    head._seft_contiguous = True
 
 
 def unwrap_peft(model):
