@@ -16,8 +16,7 @@ from pathlib import Path
 
 __all__ = ["ADAPTER_CONFIG", "adapter_base_path", "count_parameters", "is_adapter_dir", "load_model_and_tokenizer",
            "approx_parameters", "contiguous_head_inputs", "load_tokenizer", "local_or_hub", "native_bf16",
-           "quiet_library_noise",
-           "resolve_precision", "unwrap_peft"]
+           "quiet_library_noise", "resolve_precision", "unwrap_peft"]
 
 ADAPTER_CONFIG = "adapter_config.json"
 
@@ -111,8 +110,8 @@ def resolve_precision(precision: str) -> str:
     """``auto`` -> ``bf16`` on a CUDA GPU that supports it, else ``fp32``.
 
     On CPU ``auto`` stays fp32 even where bf16 is fast (:func:`native_bf16`): a run's numbers should
-    not change with the CPU it lands on, and the testbed's 0.8M model gains nothing from bf16 (its
-    steps cost dispatch, not arithmetic). ``bf16`` asked for on such a CPU is taken as asked."""
+    not change with the CPU it lands on, and the testbed's 0.8M model gains only ~10% from bf16 (its
+    matrices are too small for the bf16 units). ``bf16`` asked for on such a CPU is taken as asked."""
     if precision != "auto":
         return precision
     import torch
@@ -124,7 +123,7 @@ def resolve_precision(precision: str) -> str:
 
 # CPU features with bf16 dot products in hardware (Intel AMX, AVX512-BF16 on Cooper Lake, Sapphire
 # Rapids and AMD Zen 4 on): there oneDNN multiplies bf16 ~4x faster than fp32 (885 against 208
-# GFLOP/s on this project's 2-core Zen machine). Without them bf16 is emulated and ~20x slower.
+# GFLOP/s on this project's 2-core Zen machine). Without them bf16 is emulated, slower than fp32.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
 
@@ -176,10 +175,10 @@ def contiguous_head_inputs(model) -> None:
     ``transformers`` projects only the last positions at a prefill (``logits_to_keep``), and the
     slice it hands the head is a strided view. In torch 2.13 on a CPU a bf16 ``linear`` over such a
     view goes a slow way that allocates about one copy of the head's weight per batch row: with
-    SmolLM2's 49,152 x 576 head and 64 rows, ~2.9 s and 3.4 GiB per prefill instead of ~7 ms and
-    nothing (``python benchmarks/head_view.py``). A copy of the slice gives bit-identical logits in bf16. In
-    fp32 the view is also slower, but a copy rounds differently (~1e-5), so fp32 is left as it is:
-    the default run computes exactly what it did.
+    SmolLM2's 49,152 x 576 head and 64 rows, ~2.3 s and 3.4 GiB per prefill instead of ~5 ms and
+    nothing (``python benchmarks/head_view.py``). A copy of the slice gives bit-identical logits in
+    bf16 and fp16. In fp32 the view is also slower, but a copy rounds differently (~1e-5), so fp32
+    is left as it is: the default run computes exactly what it did.
     """
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if head is None or getattr(head, "_seft_contiguous", False):

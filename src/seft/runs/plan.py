@@ -95,8 +95,8 @@ def judge_calls(cfg: RunConfig, rounds: list[RoundPlan], eval_sizes: dict[str, i
     return {"eval": evals, "audit": audit, "total": evals + audit}
 
 
-# Parameters from which bf16 pays on a CPU that computes it in hardware: SmolLM2-135M trains and
-# prefills ~3x faster there, the testbed's 0.8M model not at all (its steps cost dispatch, not arithmetic).
+# Parameters from which bf16 pays on a CPU that computes it in hardware: SmolLM2-135M trains 2-2.4x
+# and prefills ~2.9x faster there, the testbed's 0.8M model only ~10% (its matrices are too small).
 BF16_HINT_PARAMS = 20_000_000
 
 
