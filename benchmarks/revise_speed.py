@@ -189,7 +189,7 @@ def _mfu(gflops: float, device: str) -> str:
     return f", MFU {gflops / (peak * 1e3):.1%} of the {peak:.0f} TFLOP/s bf16 peak" if peak else ""
 
 
-def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
+def bench_model(name: str, path: str, records: list[dict], args, dtype: str = "float32") -> list[tuple]:
     from seft.config.reviser import ReviseConfig
     from seft.generation.base import SamplingParams
     from seft.generation.hf import HFGenerator
@@ -200,10 +200,10 @@ def bench_model(name: str, path: str, records: list[dict], args) -> list[tuple]:
     from seft.reviser.revise import revise_drafts, tag_token_budget
 
     model, tok = load_model_and_tokenizer(path)
-    if args.device != "cpu" or args.dtype != "float32":  # as seft's hf backend does with generation.dtype
+    if args.device != "cpu" or dtype != "float32":  # as seft's hf backend does with generation.dtype
         import torch
 
-        model.to(args.device, dtype=getattr(torch, args.dtype))
+        model.to(args.device, dtype=getattr(torch, dtype))
     gen = HFGenerator(model, tok, batch_size=args.n, show_progress=False)
     rng = random.Random(0)
     drafts = [_draft(tok, rng, args.draft_tokens) for _ in records] if args.draft_tokens else [r["draft"] for r in records]
@@ -343,26 +343,26 @@ def main(argv=None) -> int:
     testbed = run_testbed_build(TestbedConfig())
     prompts = [r for r in read_jsonl(testbed / "dev.jsonl")][:args.n]
     table, notes = [], []
-    for args.dtype in dtypes:  # bench_model reads args.dtype
-        suffix = "" if len(dtypes) == 1 else f", {args.dtype}"
+    for dtype in dtypes:
+        suffix = "" if len(dtypes) == 1 else f", {dtype}"
         for name in args.models:
             if name == "smollm2":
                 rng = random.Random(3)
                 recs = [{"prompt": "Rewrite this so that it reads well: "
                          + " ".join(rng.choice(string.ascii_lowercase) * 3 for _ in range(8))} for _ in range(args.n)]
                 path = args.smollm2 or str(resolve_model_ref("models:smollm2-135m-instruct"))
-                rows, info = bench_model("SmolLM2-135M" + suffix, path, recs, args)
+                rows, info = bench_model("SmolLM2-135M" + suffix, path, recs, args, dtype)
             else:
                 recs = [{"prompt": p["prompt"], "draft": p["meta"]["reference"]} for p in prompts]
                 saved, args.draft_tokens = args.draft_tokens, 0
-                rows, info = bench_model("testbed (0.8M)" + suffix, str(testbed / "base_policy"), recs, args)
+                rows, info = bench_model("testbed (0.8M)" + suffix, str(testbed / "base_policy"), recs, args, dtype)
                 args.draft_tokens = saved
             table += rows
-            ceiling = ceilings[args.dtype]
+            ceiling = ceilings[dtype]
             notes.append(f"{rows[0][0]}: {info['params'] / 1e6:.1f}M parameters, reviser prompts "
                          f"{info['prompt_tokens']:.0f} tokens, drafts {info['draft_tokens']:.0f} tokens (+ end of turn); "
                          f"the teacher-forced pass runs at {info['prefill_gflops']:.0f} GFLOP/s = "
-                         f"{info['prefill_gflops'] / ceiling:.0%} of the {args.dtype} ceiling"
+                         f"{info['prefill_gflops'] / ceiling:.0%} of the {dtype} ceiling"
                          + _mfu(info["prefill_gflops"], args.device)
                          + f"; a verifying pass costs a fixed {_fmt(info['pass_overhead'])} positions' worth plus one "
                          f"per position (least squares over the engine's timed passes; the engine's default on this "
