@@ -185,3 +185,21 @@ def test_cpu_bf16_note_names_the_settings_left_at_auto():
     (note,) = cpu_bf16_note(cfg, big, flag="amx_bf16", world_built=False)
     assert note.endswith("to use it: --set testbed.if_world.generation.dtype=bfloat16")
     assert cpu_bf16_note(cfg, big, flag="amx_bf16", world_built=True) == []
+
+
+def test_cpu_bf16_memory_note_when_training_in_bf16_on_a_cpu():
+    from seft.runs.plan import BF16_MEMORY_ENV, cpu_bf16_memory_note
+
+    cfg = RunConfig()
+    assert cpu_bf16_memory_note(cfg, on_cpu=True, env={}) == []  # auto: fp32 on a CPU
+    cfg.evolve.train.precision = "bf16"
+    (note,) = cpu_bf16_memory_note(cfg, on_cpu=True, env={"PATH": "/bin"})
+    assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY=16 MALLOC_MMAP_THRESHOLD_=1048576 seft run" in note
+    assert cpu_bf16_memory_note(cfg, on_cpu=False, env={}) == []  # a GPU run: no oneDNN matmuls
+    for name in BF16_MEMORY_ENV:  # the user chose either: not advised again
+        assert cpu_bf16_memory_note(cfg, on_cpu=True, env={name: "8"}) == []
+    cfg.evolve.train.precision = "fp32"
+    cfg.baseline_train.precision = "bf16"
+    assert cpu_bf16_memory_note(cfg, on_cpu=True, env={}) == []  # baselines not run
+    cfg.with_baselines = True
+    assert len(cpu_bf16_memory_note(cfg, on_cpu=True, env={})) == 1

@@ -33,7 +33,7 @@ from ..config.stages import RunConfig
 from ..data.errors import DataError
 from ..evolution.evolve import schedule
 from .baseline_runs import check_baselines, is_sweeping
-from .plan import cpu_bf16_note, plan_lines, plan_rounds, shortfalls
+from .plan import cpu_bf16_memory_note, cpu_bf16_note, plan_lines, plan_rounds, shortfalls
 
 __all__ = ["Preflight", "PreflightError", "preflight", "run_dry_run"]
 
@@ -119,8 +119,10 @@ def preflight(cfg: RunConfig) -> Preflight:
     from ..models.loading import native_bf16
     from ..training.common import has_accelerator
 
+    on_cpu = not has_accelerator()
     pf.notes += cpu_bf16_note(rc, max((n for n in sizes if n), default=0),
-                              flag=None if has_accelerator() else native_bf16(), world_built=built)
+                              flag=native_bf16() if on_cpu else None, world_built=built)
+    pf.notes += cpu_bf16_memory_note(rc, on_cpu=on_cpu, env=os.environ)
     eval_sizes = {name: len(recs) for name, recs in eval_records.items()}
     pf.plan = plan_lines(rc, rounds, eval_sizes, testbed=testbed, built=built, reviser_stats=stats,
                          dev_size=dev_size)
