@@ -125,7 +125,8 @@ def cpu_bf16_note(rc: RunConfig, params: int, *, flag: str | None, world_built: 
 
 # What keeps bf16 training's resident memory on a CPU near fp32's (benchmarks/bf16_memory.py):
 # oneDNN caches a JIT kernel per matmul shape, and glibc keeps freed large blocks of ever-changing
-# sizes on its heap. Both are read when the process starts, so they can only be advised.
+# sizes on its heap. glibc reads its variable at the process's start, oneDNN at its first matmul
+# (which may precede any training), so the preflight advises them instead of setting them.
 BF16_MEMORY_ENV = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "16", "MALLOC_MMAP_THRESHOLD_": "1048576"}
 
 
