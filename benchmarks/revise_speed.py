@@ -13,7 +13,7 @@ about 10% of its tokens replaced; a full rewrite gives every draft the MINOR scr
 - the two-pass scheme (tags for all, then the revisions with the tag forced) at 0/50/80% KEEP;
 - the one-pass engine (one prefill, KEEP stops at its tag, the draft as the speculation) at the same;
 - one teacher-forced forward pass over prompt + draft for all n (what verifying the drafts costs);
-- two-pass and one-pass with the likelihood decision (the default: keep_margin 2) at 50% KEEP.
+- two-pass and one-pass with the likelihood decision (keep_margin 2; what it costs does not depend on the margin) at 50% KEEP.
 
 Medians of ``--repeats`` runs; ratios are against the batched full rewrite, all measured here in
 one process. The engine's outputs are checked against the two-pass scheme's. The last lines put
