@@ -30,10 +30,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-CACHE_ENV = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
-MMAP_ENV = "MALLOC_MMAP_THRESHOLD_"  # glibc: blocks above this size are mmapped, so freeing one returns it
-WATCHED = (CACHE_ENV, MMAP_ENV)
-DEFAULT_ENVS = (f"{CACHE_ENV}=16", f"{MMAP_ENV}=1048576", f"{CACHE_ENV}=16,{MMAP_ENV}=1048576")
+from seft.runs.plan import BF16_MEMORY_ENV  # noqa: E402  (what the preflight advises: measured here)
+
+# oneDNN's kernel cache and glibc's mmap threshold (blocks above it are mmapped, so freeing one returns it)
+WATCHED = tuple(BF16_MEMORY_ENV)
+# each variable alone, then both: the preflight's advice as it is given
+DEFAULT_ENVS = tuple(f"{k}={v}" for k, v in BF16_MEMORY_ENV.items()) + (
+    ",".join(f"{k}={v}" for k, v in BF16_MEMORY_ENV.items()),)
 
 
 def parse_env(spec: str) -> dict[str, str]:
