@@ -228,3 +228,32 @@ def test_without_drafts_the_same_examples_become_a_teacher():
         best = {"A": "a best", "B": "b1", "C": "c good"}[e["source_id"]]
         assert e["completion"] == f"[MAJOR]\n{best}"
     assert any(e["completion"].startswith("[KEEP]") for e in with_d)  # while the real reviser keeps
+
+
+def test_draft_dropout_hides_only_major_drafts_and_keeps_every_target():
+    """draft_dropout 1: every MAJOR example shows an empty draft, nothing else changes (ids, levels,
+    targets); KEEP and MINOR examples still show theirs. 0 (the default) changes nothing."""
+    base, s0 = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), seed=0))
+    same, _ = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), seed=0, draft_dropout=0.0))
+    assert same == base and s0["drafts_dropped"] == 0
+    full, s1 = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), seed=0, draft_dropout=1.0))
+    assert [(e["id"], e["level"], e["completion"]) for e in full] == [(e["id"], e["level"], e["completion"]) for e in base]
+    majors = [e for e in full if e["level"] == "MAJOR"]
+    assert len(majors) == 2 and s1["drafts_dropped"] == 2  # A's "a half" and "a bad"
+    assert all(e["prompt"] == reviser_messages("Q1", "") for e in majors)
+    assert all(e["prompt"] == b["prompt"] for e, b in zip(full, base) if e["level"] != "MAJOR")
+
+
+def test_draft_dropout_is_seeded_per_example():
+    """A share between 0 and 1 drops a seeded subset: the same seed drops the same examples even
+    when other records are added, and the share is about the setting over many examples."""
+    many = [ScoredList(id=f"R{i}", prompt=f"Q{i}", scale=(0, 10), responses=[
+        ScoredResponse("best", 10), ScoredResponse(f"bad {i}", 0)]) for i in range(400)]
+    cfg = ReviserDataConfig(pair_scale=(0, 10), seed=3, draft_dropout=0.5)
+    ex, stats = build_reviser_examples(many, cfg)
+    dropped = {e["id"] for e in ex if e["level"] == "MAJOR" and "bad" not in e["prompt"][0]["content"]}
+    assert len(dropped) == stats["drafts_dropped"] and 160 < len(dropped) < 240
+    ex2, _ = build_reviser_examples(many[200:] + many[:200], cfg)  # another order
+    assert {e["id"] for e in ex2 if e["level"] == "MAJOR" and "bad" not in e["prompt"][0]["content"]} == dropped
+    other, _ = build_reviser_examples(many, ReviserDataConfig(pair_scale=(0, 10), seed=4, draft_dropout=0.5))
+    assert {e["id"] for e in other if e["level"] == "MAJOR" and "bad" not in e["prompt"][0]["content"]} != dropped

@@ -32,6 +32,7 @@ class ReviserDataConfig:
     seed: int = field(0, help="Seed for the KEEP cap's sampling.")
     template: str = field(DEFAULT_TEMPLATE, help="The reviser's input (revision must use the same): one user message built from this template ({instruction} = the prompt's turns as text, {draft} = the response to judge).")
     keep_target: str = field("tag_draft", choices=("tag", "tag_draft"), help="What a KEEP example teaches: tag_draft (the tag, then the draft copied: the reviser learns to copy what is good; revision still stops at a KEEP tag, so a kept draft costs a few tokens) or tag (the tag line alone). On the testbed's dev set tag_draft's revisions of the policy's drafts scored 0.58 against tag's 0.47, and it kept more perfect drafts (benchmarks/keep_margin.py).")
+    draft_dropout: float = field(0.0, min=0.0, max=1.0, help="Share of the MAJOR examples whose draft is replaced by an empty one in the reviser's input (seeded per example; targets unchanged). A MAJOR draft is far from its target, so hiding it trains the reviser to answer from the prompt alone, as a teacher does, while KEEP and MINOR examples still teach copying and editing. On the testbed 0.5 made the reviser copy more and answer worse (README, 'What was tried'), so it is off by default.")
     show_draft: bool = field(True, help="false: the 'SEFT without drafts' ablation. The reviser's input holds an empty draft and every example's target is the revision (MAJOR + the best response): a teacher that answers the prompt, trained on the same examples.")
 
     def __post_init__(self):

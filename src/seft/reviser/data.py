@@ -59,16 +59,17 @@ def build_reviser_examples(records: Iterable, cfg: ReviserDataConfig) -> tuple[l
     records = list(records)
     pair_scale = infer_pair_scale(records, cfg.pair_scale)
     stats = {"records": len(records), "prompts_used": 0, "duplicates": 0, "empty_drafts": 0,
-             "skipped_missing_score": 0, "prompts_empty_best": 0, "prompts_no_scores": 0,
+             "skipped_missing_score": 0, "prompts_empty_best": 0, "prompts_no_scores": 0, "drafts_dropped": 0,
              "pair_scale": list(pair_scale) if pair_scale else None}
     examples: list[dict] = []
     for rec, res, drafts in levelled_records(records, cfg, pair_scale=pair_scale, stats=stats):
         stats["empty_drafts"] += sum(a.reason == "empty" for a in res.items)
         stats["prompts_used"] += 1
         for a in res.items:
+            shown = drafts[a.index] if cfg.show_draft and not _dropped(f"{rec.id}:{a.index}", a.level, cfg) else ""
+            stats["drafts_dropped"] += bool(cfg.show_draft and drafts[a.index] and not shown)
             examples.append({"id": f"{rec.id}:{a.index}",
-                             "prompt": reviser_messages(rec.prompt, drafts[a.index] if cfg.show_draft else "",
-                                                        cfg.template),
+                             "prompt": reviser_messages(rec.prompt, shown, cfg.template),
                              "completion": _target(a.level, res.target, drafts[a.index], cfg),
                              "level": a.level, "gap": round(a.gap, 6), "source_id": rec.id})
     stats["levels_before_cap"] = {lv: sum(e["level"] == lv for e in examples) for lv in LEVELS}
@@ -82,6 +83,14 @@ def build_reviser_examples(records: Iterable, cfg: ReviserDataConfig) -> tuple[l
     stats["levels"] = {lv: sum(e["level"] == lv for e in examples) for lv in LEVELS}
     stats["examples"] = len(examples)
     return examples, stats
+
+
+def _dropped(example_id: str, level: str, cfg: ReviserDataConfig) -> bool:
+    """Whether this MAJOR example shows an empty draft (``draft_dropout``). Seeded by the example's
+    id, not by its position, so the same example is dropped whatever else the data holds."""
+    if level != LEVELS[2] or cfg.draft_dropout <= 0.0:
+        return False
+    return random.Random(f"{cfg.seed}:{example_id}").random() < cfg.draft_dropout
 
 
 def _target(level: str, best: str, draft: str, cfg: ReviserDataConfig) -> str:
