@@ -18,7 +18,6 @@ whatever the draft is answering the prompt.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from pathlib import Path
 
@@ -70,38 +69,14 @@ def main(argv=None) -> int:
 
 
 def dev_drafts(cfg, n: int) -> tuple[list[dict], list[str], list[str]]:
-    """(dev records, internal drafts, external drafts) for the first ``n`` dev prompts of a run's world.
-
-    Internal: the base policy's samples with the run's draft settings. External: on the testbed the
-    strong writer's answers (seeded); on the IF world the base sample edited to satisfy every
-    constraint, as external.jsonl is made. Also used by benchmarks/draft_value.py."""
-    from seft.data.shards import read_jsonl
-    from seft.generation.base import sampling_params
-    from seft.generation.factory import build_generator
-    from seft.models.registry import resolve_model_ref
+    """(dev records, internal drafts, external drafts): the drafts `seft run`'s calibration revises
+    (:func:`seft.runs.calibration.dev_drafts`), for a run's config. Also used by draft_value.py."""
+    from seft.runs.calibration import dev_drafts as drafts_of
+    from seft.runs.single import resolve_paths
     from seft.testbed.build import resolve_out
-    from seft.testbed.tasks import Example
-    from seft.testbed.writers import STRONG_WEIGHTS, write_mixed
 
     testbed = resolve_out(cfg.testbed)
-    dev = read_jsonl(testbed / "dev.jsonl")[:n]
-    world = cfg.testbed.world
-    policy_path = testbed / "base_policy" if world == "testbed" else resolve_model_ref(cfg.evolve.policy)
-    policy = build_generator(policy_path, cfg.evolve.draft)
-    drafts = policy.generate([r["prompt"] for r in dev], sampling_params(cfg.evolve.draft), desc="internal drafts")
-    if world == "testbed":
-        rng = random.Random(0)
-        strong = [write_mixed(Example(r["meta"]["task"], r["prompt"], r["meta"]["reference"]), rng, STRONG_WEIGHTS)[1]
-                  for r in dev]
-    else:
-        from seft.worlds.constraints import satisfy
-        from seft.worlds.ifworld import example_at, load_world
-
-        spec = load_world(testbed)
-        examples = [example_at(spec, "dev", int(r["id"].rsplit("-", 1)[1])) for r in dev]
-        assert all(e.prompt == r["prompt"] for e, r in zip(examples, dev)), "dev.jsonl does not match its world"
-        strong = [satisfy(d, e.constraints, e.instruction) for d, e in zip(drafts, examples)]
-    return dev, drafts, strong
+    return drafts_of(resolve_paths(cfg, testbed), testbed, n)
 
 
 def _probe(reviser, revise_cfg, judge, dev, drafts) -> None:

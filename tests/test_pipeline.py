@@ -74,7 +74,18 @@ def test_run_end_to_end_writes_the_contract(run_config, tmp_path, caplog, tiny_t
         assert audit["overall"]["judged"] == audit["overall"]["n"] == 16 and audit["overall"]["top_score"] == 1.0
         assert sum(a["n"] for a in audit["levels"].values()) == 16
         assert all("reference" not in json.loads(x)["meta"] for x in (rdir / "drafts.jsonl").read_text().splitlines())
+    # the likelihood margins were chosen on the dev set for this reviser, and the rounds used them
+    cal = json.loads((out / "reviser" / "calibration.json").read_text())
+    assert list(cal["kinds"]) == ["internal", "external"] and cal["dev_prompts"] > 0
+    for k, kind in ((1, "internal"), (2, "internal"), (3, "external")):
+        got = cal["kinds"][kind]
+        assert [r["margin"] for r in got["rows"]] == [None, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+        margin = got["configured"] if got["margin"] is None else got["margin"]
+        for r in map(json.loads, (out / "rounds" / f"round_{k:02d}" / "revisions.jsonl").read_text().splitlines()):
+            if "logprob_draft" in r and abs(r["logprob_draft"] - (r["logprob_revision"] - margin)) > 1e-3:
+                assert (r["final"] == r["draft"]) == (r["logprob_draft"] >= r["logprob_revision"] - margin), r
     report = (out / "report.md").read_text()
+    assert "## Likelihood margins chosen on dev" in report
     assert "| seft_final |" in report and (out / "plots" / "score_by_round.png").stat().st_size > 1000
     assert "## Revision audit" in report and "| 3 | external |" in report
     page = (out / "report.html").read_text()  # the same tables, plots inlined, and rows of every round

@@ -11,7 +11,7 @@ from .report import HtmlReportConfig
 from .reviser import ReviseConfig, ReviserDataConfig, ReviserTrainConfig
 from .testbed import TestbedConfig
 
-__all__ = ["BaselineConfig", "CompareConfig", "EvolveConfig", "PhaseConfig", "RunConfig"]
+__all__ = ["BaselineConfig", "CalibrationConfig", "CompareConfig", "EvolveConfig", "PhaseConfig", "RunConfig"]
 
 
 # ----------------------------------------------------------------------------- evolution
@@ -57,6 +57,19 @@ class EvolveConfig:
 
 
 @dataclass
+class CalibrationConfig:
+    """`seft run`: the likelihood decision's margins chosen for the run's own reviser, on dev."""
+    enabled: bool = field(True, help="After the reviser is trained, choose each phase's likelihood margin on the world's dev prompts (which no table reports): the reviser revises the starting policy's samples of them (internal phases) and the world's external answers (external phases), the judge scores every text, and each phase gets the smallest of `margins` that keeps at least `preservation` of the perfect dev drafts. The choice and every margin's audit go to RUN/reviser/calibration.json and report.md. A margin means more or less depending on how sure the reviser is of its answers: on the testbed margin 1 kept 98% of the perfect dev drafts with seed 0's reviser and 89% with seed 1's. Runs on a world only (testbed, if); a phase with the decision off keeps it off. false: the configured margins.")
+    margins: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0, 16.0], help="Candidate margins (nats), tried from the smallest.")
+    preservation: float = field(0.95, min=0.0, max=1.0, help="Share of the perfect dev drafts the chosen margin must keep (the audit's bar is 90%; 95% leaves room, a dev set holds few perfect drafts). When no candidate reaches it, the largest.")
+    n: int = field(512, min=1, help="Dev prompts used (at most the dev set's size).")
+
+    def __post_init__(self):
+        if not self.margins or any(m < 0 for m in self.margins):
+            raise ValueError(f"calibration.margins: expected non-negative margins, got {self.margins}")
+
+
+@dataclass
 class RunConfig:
     """The whole pipeline. Paths left empty are filled from the testbed and the run directory."""
     out: str = field("runs/demo", help="Run directory: every artifact, the resolved config and the state file go here.")
@@ -68,6 +81,7 @@ class RunConfig:
     reviser_data: ReviserDataConfig = field(default_factory=ReviserDataConfig, help="Reviser training data.")
     reviser_train: ReviserTrainConfig = field(default_factory=ReviserTrainConfig, help="Reviser training.")
     evolve: EvolveConfig = field(default_factory=EvolveConfig, help="Policy self-evolution rounds.")
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig, help="The likelihood decision's margins, chosen on dev for the run's reviser.")
     with_baselines: bool = field(False, help="After evolution, also train the `baselines` from the same base policy on the reviser's preference data (RUN/baselines/<method>/), evaluate them on the same sets (RUN/eval/<method>/) and add them to eval/summary.json under their method names, for `seft compare`.")
     baselines: list[str] = field(default_factory=lambda: ["sft", "dpo", "orpo", "no_drafts"], help="Baseline methods run when with_baselines is true: any of sft, dpo, orpo (trained from the base policy on the preference data), sft+dpo (DPO started from the sft baseline, the standard recipe; needs sft listed before it) and no_drafts (the 'SEFT without drafts' ablation: the same SEFT run with a reviser that never sees the draft, in RUN/baselines/no_drafts/).")
     baseline_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3.0, learning_rate=1e-3), help="Training settings of every baseline (used only when with_baselines is true).")

@@ -11,6 +11,8 @@ from .figures import save_figure
 __all__ = ["collect_rounds", "write_summary", "write_report", "render_report", "plot_scores", "round_axis"]
 
 
+CALIBRATION_FILE = Path("reviser") / "calibration.json"  # written by runs/calibration.py
+
 def collect_rounds(out: Path) -> list[dict]:
     """Every completed round's metrics.json, in order."""
     return [json.loads(p.read_text()) for p in sorted((out / "rounds").glob("round_*/metrics.json"))]
@@ -41,7 +43,26 @@ def _fmt(s: dict | None) -> str:
     return "—" if s is None else f"{s['score']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]"
 
 
-def render_report(summary: dict, rounds: list[dict], testbed_manifest: dict | None, plot: str | None) -> str:
+def render_calibration(cal: dict) -> list[str]:
+    """The margins chosen on dev (RUN/reviser/calibration.json): per draft source, every margin's
+    audit over the dev drafts, the chosen one in bold."""
+    lines = [f"## Likelihood margins chosen on dev ({cal['dev_prompts']} prompts; the smallest that keeps "
+             f"{cal['preservation']:.0%} of the perfect dev drafts)", "",
+             "| drafts | margin | perfect drafts kept | harm | improved | mean draft -> final |", "|---|---|---|---|---|---|"]
+    for kind, got in cal["kinds"].items():
+        for r in got["rows"]:
+            m = "off" if r["margin"] is None else f"{r['margin']:g}"
+            m = f"**{m}**" if r["margin"] is not None and r["margin"] == got["margin"] else m
+            kept = f"{r['preserved']} of {r['top_drafts']}" + (f" ({r['preservation']:.0%})" if r["top_drafts"] else "")
+            lines.append(f"| {kind} | {m} | {kept} | {r['harm_rate']:.1%} | {r['improvement_rate']:.1%} | "
+                         f"{r['mean_draft']:.3f} -> {r['mean_final']:.3f} |")
+        if got["margin"] is None:
+            lines.append(f"| {kind} | (no perfect dev draft: the configured {got['configured']:g} stands) | | | | |")
+    return lines
+
+
+def render_report(summary: dict, rounds: list[dict], testbed_manifest: dict | None, plot: str | None,
+                  calibration: dict | None = None) -> str:
     sets = list(summary["sets"])
     lines = ["# SEFT run report", ""]
     if testbed_manifest:
@@ -70,6 +91,8 @@ def render_report(summary: dict, rounds: list[dict], testbed_manifest: dict | No
     audit = render_audit(rounds)
     if audit:
         lines += [""] + audit
+    if calibration:
+        lines += [""] + render_calibration(calibration)
     if plot:
         lines += ["", f"![score by round]({plot})"]
     return "\n".join(lines) + "\n"
@@ -108,5 +131,7 @@ def plot_scores(summary: dict, path: Path) -> None:
 def write_report(out: Path, summary: dict, testbed: Path | None) -> Path:
     manifest = json.loads((testbed / "manifest.json").read_text()) if testbed else None
     plot_scores(summary, out / "plots" / "score_by_round.png")
-    text = render_report(summary, collect_rounds(out), manifest, "plots/score_by_round.png")
+    cal = out / CALIBRATION_FILE
+    calibration = json.loads(cal.read_text()) if cal.is_file() else None
+    text = render_report(summary, collect_rounds(out), manifest, "plots/score_by_round.png", calibration)
     return atomic_write_text(out / "report.md", text)

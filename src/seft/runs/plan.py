@@ -11,6 +11,7 @@ from pathlib import Path
 from ..config.stages import PhaseConfig, RunConfig
 from ..evolution.evolve import schedule
 from .baseline_runs import NO_DRAFTS, is_sweeping, sweep_grid, trained_baselines
+from .calibration import calibrated_kinds
 
 __all__ = ["BF16_HINT_PARAMS", "BF16_MEMORY_ENV", "RoundPlan", "cpu_bf16_memory_note", "cpu_bf16_note", "judge_calls",
            "plan_lines", "plan_rounds", "shortfalls", "train_steps"]
@@ -155,6 +156,12 @@ def plan_lines(rc: RunConfig, rounds: list[RoundPlan], eval_sizes: dict[str, int
         lines.append(f"reviser training: {train_steps(n, t.epochs, t.max_steps, t.batch_size, t.grad_accum)} steps "
                      f"(batch {t.batch_size} x accum {t.grad_accum}, {t.epochs:g} epochs, {'LoRA' if t.lora else 'full'}) "
                      f"from {rc.reviser_train.base_model}")
+    cal = rc.calibration
+    kinds = calibrated_kinds(rc)
+    if cal.enabled and kinds and testbed:
+        n = min(cal.n, rc.testbed.n_dev)  # the world's dev set
+        lines.append(f"likelihood margins: chosen on {n} dev prompts for the {' and '.join(kinds)} phases "
+                     f"(calibration; up to {2 * n * len(kinds)} judge calls), from {sorted(cal.margins)}")
     et = rc.evolve.train
     for r in rounds:
         drafts = r.available * (rc.evolve.samples_per_prompt if r.source == "internal" else 1)

@@ -20,6 +20,7 @@ from ..reviser.train import run_reviser_train
 from ..tracking import log_metrics, stage_name
 from ..worlds.build import build_world
 from .baseline_runs import NO_DRAFTS, run_baselines
+from .calibration import apply_margins, read_calibration, run_calibration
 from .scaling import scaling_points, scaling_runs
 
 __all__ = ["IF_JUDGE", "resolve_paths", "run_single", "uses_testbed"]
@@ -78,14 +79,15 @@ def uses_testbed(cfg: RunConfig) -> bool:
         (ev.external is None and any(p.source == "external" for p in schedule(ev.phases)))
 
 
-def run_single(cfg: RunConfig) -> Path:
-    """One complete run (one seed) into ``cfg.out``; each stage skipped when ``state.json`` says it is done."""
+def run_single(cfg: RunConfig, world: Path | None = None) -> Path:
+    """One complete run (one seed) into ``cfg.out``; each stage skipped when ``state.json`` says it is done.
+    ``world``: the world folder a parent run resolved this one's paths from (the ablation's run)."""
     out = Path(cfg.out)
     state = open_run_dir(out, cfg, force=cfg.force)
     if state.done("complete"):
         log.info("%s is complete; nothing to do (use --force to start over)", out)
         return out
-    testbed = build_world(cfg.testbed) if uses_testbed(cfg) else None
+    testbed = world or (build_world(cfg.testbed) if uses_testbed(cfg) else None)
     cfg = resolve_paths(cfg, testbed)
     if not state.done("reviser_data"):
         run_reviser_data(cfg.reviser_data)
@@ -93,11 +95,16 @@ def run_single(cfg: RunConfig) -> Path:
     if not state.done("reviser_train"):
         run_reviser_train(cfg.reviser_train)
         state.mark("reviser_train")
+    # the likelihood margins chosen for this reviser on dev (before any round revises with them)
+    if not state.done("calibration"):
+        run_calibration(cfg, testbed)
+        state.mark("calibration")
+    cfg = apply_margins(cfg, read_calibration(out))
     run_evolve(cfg.evolve)
     scaling = scaling_runs(cfg)
     baselines = run_baselines(cfg, state) if cfg.with_baselines else {}
     if cfg.with_baselines and NO_DRAFTS in cfg.baselines:
-        baselines[NO_DRAFTS] = _run_no_drafts(cfg, state)
+        baselines[NO_DRAFTS] = _run_no_drafts(cfg, state, testbed)
     log_metrics(cfg.tracking, baselines, 0, "baselines")  # baselines/<method>/<set>/score
     from ..report.html import write_html_report
     from ..report.summary import collect_rounds, write_report, write_summary
@@ -118,7 +125,7 @@ def run_single(cfg: RunConfig) -> Path:
     return out
 
 
-def _run_no_drafts(cfg: RunConfig, state) -> dict[str, dict]:
+def _run_no_drafts(cfg: RunConfig, state, world: Path | None) -> dict[str, dict]:
     """The "SEFT without drafts" ablation: the same run with a reviser that never sees the draft
     (reviser_data.show_draft=false: the same examples, every target the revision), so it answers
     each prompt like a teacher; every other setting is the run's, the likelihood decision included.
@@ -140,7 +147,7 @@ def _run_no_drafts(cfg: RunConfig, state) -> dict[str, dict]:
             evolve=r(cfg.evolve, reviser=None, out=None))
     if not state.done(f"baseline/{NO_DRAFTS}"):
         adopt_base_evaluation(Path(cfg.evolve.out), folder)  # the same base policy on the same sets
-        run_single(sub)
+        run_single(sub, world)  # its teacher's margins are chosen on the same dev set, by the same rule
         rounds = collect_rounds(folder)
         reviser = json.loads((folder / "reviser" / "model" / "train_metrics.json").read_text())
         cost = seft_cost(reviser, rounds, rounds[-1]["round"])

@@ -1,0 +1,69 @@
+"""Choosing the likelihood margin on dev: every margin as a threshold over one revision pass."""
+import pytest
+
+from seft.reviser.calibrate import choose_margin, margin_rows
+
+
+def rec(i, draft, revision=None, lp_draft=None, lp_rev=None):
+    r = {"id": str(i), "level": "MINOR" if revision else "KEEP", "draft": draft, "final": draft}
+    if revision is not None:  # revised with the decision deferred: the draft stood, the text is kept
+        r.update(revision=revision, logprob_draft=lp_draft, logprob_revision=lp_rev)
+    return r
+
+
+# Four drafts, worked by hand. 0: perfect, revised worse (gap 0.5 nats); 1: perfect, revised worse
+# (gap 3); 2: bad, revised better (gap 1.5); 3: perfect, tagged KEEP (no revision, stands always).
+REVS = [rec(0, "a", "b", -2.0, -1.5), rec(1, "c", "d", -5.0, -2.0), rec(2, "e", "f", -3.5, -2.0), rec(3, "g")]
+DRAFT = [1.0, 1.0, 0.0, 1.0]
+REVISED = [0.5, 0.0, 1.0, 1.0]
+
+
+def test_margin_rows_by_hand():
+    rows = {r["margin"]: r for r in margin_rows(REVS, DRAFT, REVISED, [None, 0.5, 2.0, 4.0])}
+    # off (the tag decides): every revision replaces its draft -> finals 0.5, 0, 1, 1
+    assert rows[None]["preserved"] == 1 and rows[None]["top_drafts"] == 3
+    assert rows[None]["harm_rate"] == pytest.approx(2 / 4) and rows[None]["improvement_rate"] == pytest.approx(1 / 4)
+    assert rows[None]["mean_final"] == pytest.approx(2.5 / 4)
+    # 0.5: draft 0 stands (-2.0 >= -1.5 - 0.5, a tie counts), 1 and 2 are revised
+    assert rows[0.5]["preserved"] == 2 and rows[0.5]["harm_rate"] == pytest.approx(1 / 4)
+    # 2: drafts 0 and 2 stand, 1 does not (-5 < -4): the bad draft 2 is no longer improved
+    assert rows[2.0]["preserved"] == 2 and rows[2.0]["improvement_rate"] == 0.0
+    assert rows[2.0]["mean_final"] == pytest.approx((1 + 0 + 0 + 1) / 4)
+    # 4: every draft stands
+    assert rows[4.0]["preserved"] == 3 and rows[4.0]["harm_rate"] == 0.0 and rows[4.0]["mean_final"] == 0.75
+
+
+def test_choose_margin_takes_the_smallest_that_keeps_enough():
+    rows = margin_rows(REVS, DRAFT, REVISED, [None, 0.5, 2.0, 4.0])
+    assert choose_margin(rows, 0.6) == 0.5     # 2 of 3 kept at 0.5
+    assert choose_margin(rows, 0.95) == 4.0    # only 4 keeps all three
+    assert choose_margin([r for r in rows if r["margin"] != 4.0], 0.95) == 2.0  # none reaches: the largest
+    # the tag-only row never counts as a margin, whatever it keeps
+    assert choose_margin([r for r in rows if r["margin"] is None], 0.0) is None
+
+
+def test_no_perfect_draft_means_no_choice():
+    rows = margin_rows(REVS, [0.0] * 4, REVISED, [0.5, 1.0])
+    assert all(r["top_drafts"] == 0 for r in rows) and choose_margin(rows, 0.95) is None
+
+
+def test_apply_margins_sets_each_phase_from_its_source():
+    from seft.config.stages import PhaseConfig, RunConfig
+    from seft.runs.calibration import apply_margins, calibrated_kinds
+
+    cfg = RunConfig()
+    cfg.evolve.phases.append(PhaseConfig("late", "internal", 1, keep_margin=3.0))
+    assert calibrated_kinds(cfg) == ["internal", "external"]
+    got = apply_margins(cfg, {"kinds": {"internal": {"margin": 2.0}, "external": {"margin": 16.0}}})
+    assert [p.keep_margin for p in got.evolve.phases] == [2.0, 16.0, 2.0] and got.evolve.revise.keep_margin == 2.0
+    # a source with no choice keeps its margins; no result changes nothing
+    got = apply_margins(cfg, {"kinds": {"internal": {"margin": None}, "external": {"margin": 4.0}}})
+    assert [p.keep_margin for p in got.evolve.phases] == [None, 4.0, 3.0] and got.evolve.revise.keep_margin == 1.0
+    assert apply_margins(cfg, None) is cfg
+    # the decision off stays off
+    off = RunConfig()
+    off.evolve.revise.keep_margin = None
+    off.evolve.phases[1].keep_margin = None
+    assert calibrated_kinds(off) == []
+    got = apply_margins(off, {"kinds": {"internal": {"margin": 2.0}}})
+    assert got.evolve.revise.keep_margin is None and [p.keep_margin for p in got.evolve.phases] == [None, None]
