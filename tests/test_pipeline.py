@@ -201,6 +201,11 @@ def test_seft_without_drafts_is_a_baseline_row(run_config, tmp_path):
     revs = [json.loads(x) for x in (out / "baselines" / "no_drafts" / "rounds" / "round_01" / "revisions.jsonl")
             .read_text().splitlines()]
     assert len(revs) == 16  # ... and the same rounds, on the teacher's answers
+    # the teacher's margins are chosen for the teacher, by the same rule, from the margins as configured
+    own_cal = json.loads((out / "reviser" / "calibration.json").read_text())
+    cal = json.loads((out / "baselines" / "no_drafts" / "reviser" / "calibration.json").read_text())
+    assert list(cal["kinds"]) == list(own_cal["kinds"]) == ["internal", "external"]
+    assert [g["configured"] for g in cal["kinds"].values()] == [g["configured"] for g in own_cal["kinds"].values()]
     state = json.loads((out / "baselines" / "no_drafts" / "state.json").read_text())
     assert state["info"]["eval/base"] == {"adopted_from": str(out / "eval" / "base")}  # not evaluated twice
     assert {"eval/base", "round_03/policy", "baseline/sft", "baseline/no_drafts"} <= set(_done(out))

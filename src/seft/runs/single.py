@@ -99,12 +99,13 @@ def run_single(cfg: RunConfig, world: Path | None = None) -> Path:
     if not state.done("calibration"):
         run_calibration(cfg, testbed)
         state.mark("calibration")
-    cfg = apply_margins(cfg, read_calibration(out))
+    resolved, cfg = cfg, apply_margins(cfg, read_calibration(out))
     run_evolve(cfg.evolve)
     scaling = scaling_runs(cfg)
     baselines = run_baselines(cfg, state) if cfg.with_baselines else {}
     if cfg.with_baselines and NO_DRAFTS in cfg.baselines:
-        baselines[NO_DRAFTS] = _run_no_drafts(cfg, state, testbed)
+        # the run's settings as configured: the ablation chooses its own margins for its teacher
+        baselines[NO_DRAFTS] = _run_no_drafts(resolved, state, testbed)
     log_metrics(cfg.tracking, baselines, 0, "baselines")  # baselines/<method>/<set>/score
     from ..report.html import write_html_report
     from ..report.summary import collect_rounds, write_report, write_summary
