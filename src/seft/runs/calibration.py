@@ -35,20 +35,22 @@ def calibrated_kinds(cfg: RunConfig) -> list[str]:
     return kinds
 
 
-def dev_drafts(cfg: RunConfig, testbed: Path, n: int, policy=None) -> tuple[list[dict], list[str], list[str]]:
+def dev_drafts(cfg: RunConfig, testbed: Path, n: int, models=None) -> tuple[list[dict], list[str], list[str]]:
     """(dev records, internal drafts, external drafts) for the first ``n`` dev prompts of a world.
 
-    Internal: ``policy``'s samples (default: the run's starting policy) with the run's draft
-    settings. External: on the testbed the strong writer's answers (seeded); on the IF world the
-    internal sample edited to satisfy every constraint, as external.jsonl is made."""
+    Internal: the run's starting policy's samples with the run's draft settings. External: on the
+    testbed the strong writer's answers (seeded); on the IF world the internal sample edited to
+    satisfy every constraint, as external.jsonl is made. ``models``: the GeneratorCache to draw
+    the policy from (a new one when None)."""
     from ..data.shards import read_jsonl
     from ..generation.base import sampling_params
-    from ..generation.factory import build_generator
+    from ..generation.factory import GeneratorCache
     from ..testbed.tasks import Example
     from ..testbed.writers import STRONG_WEIGHTS, write_mixed
 
     dev = read_jsonl(testbed / "dev.jsonl")[:n]
-    gen = build_generator(policy or cfg.evolve.policy, cfg.evolve.draft)
+    models = models if models is not None else GeneratorCache()
+    gen = models.generator(cfg.evolve.policy, cfg.evolve.draft.batch_size, cfg.evolve.draft)
     drafts = gen.generate([r["prompt"] for r in dev], sampling_params(cfg.evolve.draft), desc="calibration: drafts")
     if cfg.testbed.world == "testbed":
         rng = random.Random(0)
@@ -70,7 +72,7 @@ def run_calibration(cfg: RunConfig, testbed: Path | None) -> dict | None:
     """Choose the margins (writes RUN/reviser/calibration.json) -> the result, or None when there
     is nothing to choose: calibration off, no world with a dev set, or no phase using the decision."""
     from ..evolution.evolve import phase_revise, schedule
-    from ..generation.factory import build_generator
+    from ..generation.factory import GeneratorCache
     from ..judges import get_judge
     from ..reviser.calibrate import calibrate_margin
 
@@ -81,8 +83,11 @@ def run_calibration(cfg: RunConfig, testbed: Path | None) -> dict | None:
     if testbed is None or not (testbed / "dev.jsonl").is_file():
         log.info("calibration: no world dev set in this run; the configured margins stand")
         return None
-    dev, internal, external = dev_drafts(cfg, testbed, cal.n)
-    reviser = build_generator(cfg.evolve.reviser, cfg.evolve.revise.generation)
+    # one cache: a vLLM policy engine closes before the reviser's starts, and both before the rounds
+    models = GeneratorCache()
+    dev, internal, external = dev_drafts(cfg, testbed, cal.n, models)
+    gen_cfg = cfg.evolve.revise.generation
+    reviser = models.generator(cfg.evolve.reviser, gen_cfg.batch_size, gen_cfg)
     judge = get_judge(cfg.evolve.judge)
     result = {"preservation": cal.preservation, "margins": sorted(cal.margins), "dev_prompts": len(dev), "kinds": {}}
     for kind in kinds:
@@ -102,6 +107,8 @@ def run_calibration(cfg: RunConfig, testbed: Path | None) -> dict | None:
                      kind, got["margin"], revise_cfg.keep_margin, row["preserved"], row["top_drafts"],
                      100 * row["harm_rate"])
         result["kinds"][kind] = got
+    for path in (cfg.evolve.policy, cfg.evolve.reviser):
+        models.forget(path)
     atomic_write_json(Path(cfg.out) / CALIBRATION_FILE, result)
     return result
 
