@@ -84,6 +84,21 @@ def test_run_end_to_end_writes_the_contract(run_config, tmp_path, caplog, tiny_t
         for r in map(json.loads, (out / "rounds" / f"round_{k:02d}" / "revisions.jsonl").read_text().splitlines()):
             if "logprob_draft" in r and abs(r["logprob_draft"] - (r["logprob_revision"] - margin)) > 1e-3:
                 assert (r["final"] == r["draft"]) == (r["logprob_draft"] >= r["logprob_revision"] - margin), r
+    # on your own data: calibration.dev chooses the internal phases' margin (external ones keep theirs)
+    import dataclasses
+
+    from seft.config.core import from_dict
+    from seft.config.stages import RunConfig
+    from seft.runs.calibration import run_calibration
+    from seft.runs.single import resolve_paths
+
+    rc = resolve_paths(from_dict(RunConfig, yaml.safe_load((out / "config.yaml").read_text())), tiny_testbed)
+    own = tmp_path / "own"
+    rc = dataclasses.replace(rc, out=str(own), calibration=dataclasses.replace(
+        rc.calibration, dev=str(tiny_testbed / "eval.jsonl"), n=10))
+    got = run_calibration(rc, None)
+    assert list(got["kinds"]) == ["internal"] and got["dev_prompts"] == 10 and got["kinds"]["internal"]["drafts"] == 10
+    assert json.loads((own / "reviser" / "calibration.json").read_text()) == got
     report = (out / "report.md").read_text()
     assert "## Likelihood margins chosen on dev" in report
     assert "| seft_final |" in report and (out / "plots" / "score_by_round.png").stat().st_size > 1000

@@ -67,3 +67,23 @@ def test_apply_margins_sets_each_phase_from_its_source():
     assert calibrated_kinds(off) == []
     got = apply_margins(off, {"kinds": {"internal": {"margin": 2.0}}})
     assert got.evolve.revise.keep_margin is None and [p.keep_margin for p in got.evolve.phases] == [None, None]
+
+
+def test_which_dev_set_calibrates(tmp_path):
+    """A world's dev set when the rounds' prompts are that world's; calibration.dev (internal
+    phases only) when given; nothing for a run on its own prompts without one, or when off."""
+    import dataclasses
+
+    from seft.config.stages import RunConfig
+    from seft.runs.calibration import calibration_kinds
+
+    world = tmp_path / "world"
+    cfg = RunConfig()
+    on_world = dataclasses.replace(cfg, evolve=dataclasses.replace(cfg.evolve, prompts=f"testbed:{world}"))
+    assert calibration_kinds(on_world, world) == ["internal", "external"]
+    own = dataclasses.replace(cfg, evolve=dataclasses.replace(cfg.evolve, prompts=str(tmp_path / "prompts.jsonl")))
+    assert calibration_kinds(own, world) == [] and calibration_kinds(own, None) == []
+    with_dev = dataclasses.replace(own, calibration=dataclasses.replace(cfg.calibration, dev=str(tmp_path / "dev.jsonl")))
+    assert calibration_kinds(with_dev, None) == ["internal"]
+    off = dataclasses.replace(on_world, calibration=dataclasses.replace(cfg.calibration, enabled=False))
+    assert calibration_kinds(off, world) == []

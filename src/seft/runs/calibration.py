@@ -19,7 +19,8 @@ from ..config.stages import RunConfig
 from ..data.io import atomic_write_json
 from ..report.summary import CALIBRATION_FILE
 
-__all__ = ["CALIBRATION_FILE", "apply_margins", "calibrated_kinds", "dev_drafts", "read_calibration", "run_calibration"]
+__all__ = ["CALIBRATION_FILE", "apply_margins", "calibrated_kinds", "calibration_kinds", "dev_drafts", "own_dev",
+           "policy_drafts", "read_calibration", "run_calibration"]
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,11 @@ def dev_drafts(cfg: RunConfig, testbed: Path, n: int, models=None) -> tuple[list
     satisfy every constraint, as external.jsonl is made. ``models``: the GeneratorCache to draw
     the policy from (a new one when None)."""
     from ..data.shards import read_jsonl
-    from ..generation.base import sampling_params
-    from ..generation.factory import GeneratorCache
     from ..testbed.tasks import Example
     from ..testbed.writers import STRONG_WEIGHTS, write_mixed
 
     dev = read_jsonl(testbed / "dev.jsonl")[:n]
-    models = models if models is not None else GeneratorCache()
-    gen = models.generator(cfg.evolve.policy, cfg.evolve.draft.batch_size, cfg.evolve.draft)
-    drafts = gen.generate([r["prompt"] for r in dev], sampling_params(cfg.evolve.draft), desc="calibration: drafts")
+    drafts = policy_drafts(cfg, dev, models)
     if cfg.testbed.world == "testbed":
         rng = random.Random(0)
         strong = [write_mixed(Example(r["meta"]["task"], r["prompt"], r["meta"]["reference"]), rng, STRONG_WEIGHTS)[1]
@@ -68,24 +65,63 @@ def dev_drafts(cfg: RunConfig, testbed: Path, n: int, models=None) -> tuple[list
     return dev, drafts, strong
 
 
+def policy_drafts(cfg: RunConfig, dev: list[dict], models=None) -> list[str]:
+    """The starting policy's samples of ``dev``'s prompts, with the run's draft settings."""
+    from ..generation.base import sampling_params
+    from ..generation.factory import GeneratorCache
+
+    models = models if models is not None else GeneratorCache()
+    gen = models.generator(cfg.evolve.policy, cfg.evolve.draft.batch_size, cfg.evolve.draft)
+    return gen.generate([r["prompt"] for r in dev], sampling_params(cfg.evolve.draft), desc="calibration: drafts")
+
+
+def own_dev(cfg: RunConfig) -> list[dict]:
+    """``calibration.dev``'s first ``calibration.n`` records, in the prompt shape."""
+    from ..data.readers import load_records
+
+    recs = load_records(cfg.calibration.dev, "prompts", format=cfg.evolve.eval_format).records
+    return [r.to_dict() for r in recs][:cfg.calibration.n]
+
+
+def calibration_kinds(cfg: RunConfig, testbed: Path | None) -> list[str]:
+    """The draft sources this run can choose margins for: those whose phases use the decision, on
+    a world's dev set (both kinds) or on ``calibration.dev`` (internal only); [] when off."""
+    cal = cfg.calibration
+    if not cal.enabled:
+        return []
+    kinds = calibrated_kinds(cfg)
+    if cal.dev:
+        return [k for k in kinds if k == "internal"]
+    # a world's dev set only where the rounds' prompts are that world's: a run on its own prompts
+    # that takes only, say, its eval sets from the testbed has nothing to learn from the testbed's dev
+    on_world = testbed is not None and str(cfg.evolve.prompts) == f"testbed:{testbed}"
+    return kinds if on_world else []
+
+
 def run_calibration(cfg: RunConfig, testbed: Path | None) -> dict | None:
     """Choose the margins (writes RUN/reviser/calibration.json) -> the result, or None when there
-    is nothing to choose: calibration off, no world with a dev set, or no phase using the decision."""
+    is nothing to choose: calibration off, no dev set (a world's or ``calibration.dev``), or no
+    phase using the decision."""
     from ..evolution.evolve import phase_revise, schedule
     from ..generation.factory import GeneratorCache
     from ..judges import get_judge
     from ..reviser.calibrate import calibrate_margin
 
     cal = cfg.calibration
-    kinds = calibrated_kinds(cfg)
-    if not cal.enabled or not kinds:
-        return None
-    if testbed is None or not (testbed / "dev.jsonl").is_file():
-        log.info("calibration: no world dev set in this run; the configured margins stand")
+    kinds = calibration_kinds(cfg, testbed)
+    if not kinds:
+        if cal.enabled and calibrated_kinds(cfg):
+            log.info("calibration: no dev set (a world's, or calibration.dev); the configured margins stand")
         return None
     # one cache: a vLLM policy engine closes before the reviser's starts, and both before the rounds
     models = GeneratorCache()
-    dev, internal, external = dev_drafts(cfg, testbed, cal.n, models)
+    if cal.dev:
+        dev = own_dev(cfg)
+        internal, external = policy_drafts(cfg, dev, models), []
+        if "external" in calibrated_kinds(cfg):
+            log.info("calibration: external phases keep their configured margin (calibration.dev has no external answers)")
+    else:
+        dev, internal, external = dev_drafts(cfg, testbed, cal.n, models)
     gen_cfg = cfg.evolve.revise.generation
     reviser = models.generator(cfg.evolve.reviser, gen_cfg.batch_size, gen_cfg)
     judge = get_judge(cfg.evolve.judge)

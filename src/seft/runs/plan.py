@@ -11,7 +11,7 @@ from pathlib import Path
 from ..config.stages import PhaseConfig, RunConfig
 from ..evolution.evolve import schedule
 from .baseline_runs import NO_DRAFTS, is_sweeping, sweep_grid, trained_baselines
-from .calibration import calibrated_kinds
+from .calibration import calibration_kinds
 
 __all__ = ["BF16_HINT_PARAMS", "BF16_MEMORY_ENV", "RoundPlan", "cpu_bf16_memory_note", "cpu_bf16_note", "judge_calls",
            "plan_lines", "plan_rounds", "shortfalls", "train_steps"]
@@ -146,7 +146,7 @@ def cpu_bf16_memory_note(rc: RunConfig, *, on_cpu: bool, env: Mapping[str, str])
 
 
 def plan_lines(rc: RunConfig, rounds: list[RoundPlan], eval_sizes: dict[str, int], *, testbed: Path | None,
-               built: bool, reviser_stats: dict | None, dev_size: int = 0) -> list[str]:
+               built: bool, reviser_stats: dict | None, dev_size: int = 0, calibration_size: int = 0) -> list[str]:
     """The plan ``seft run --dry-run`` prints, one line per stage and round."""
     lines = [f"testbed: {testbed} ({'built' if built else 'to build'})" if testbed else "testbed: not used"]
     if reviser_stats:
@@ -157,10 +157,11 @@ def plan_lines(rc: RunConfig, rounds: list[RoundPlan], eval_sizes: dict[str, int
                      f"(batch {t.batch_size} x accum {t.grad_accum}, {t.epochs:g} epochs, {'LoRA' if t.lora else 'full'}) "
                      f"from {rc.reviser_train.base_model}")
     cal = rc.calibration
-    kinds = calibrated_kinds(rc)
-    if cal.enabled and kinds and testbed:
-        n = min(cal.n, rc.testbed.n_dev)  # the world's dev set
-        lines.append(f"likelihood margins: chosen on {n} dev prompts for the {' and '.join(kinds)} phases "
+    kinds = calibration_kinds(rc, testbed)
+    if kinds:
+        n = min(cal.n, calibration_size or rc.testbed.n_dev)  # calibration.dev's records, or the world's dev set
+        where = f"calibration.dev ({cal.dev})" if cal.dev else "the world's dev set"
+        lines.append(f"likelihood margins: chosen on {n} prompts of {where} for the {' and '.join(kinds)} phases "
                      f"(calibration; up to {2 * n * len(kinds)} judge calls), from {sorted(cal.margins)}")
     et = rc.evolve.train
     for r in rounds:

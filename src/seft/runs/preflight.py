@@ -113,6 +113,8 @@ def preflight(cfg: RunConfig) -> Preflight:
     pf.problems += errors
     pf.notes += notes
     eval_records, dev_size = _check_eval_sets(pf, rc, ours)
+    cal_size = _count(pf, rc.calibration.dev, "prompts", rc.evolve.eval_format, "calibration.dev", ours) \
+        if rc.calibration.enabled and rc.calibration.dev else 0
     pf.run(f"judge ({rc.evolve.judge.kind})", lambda: _check_judge(rc, eval_records, pf.notes))
     sizes = [pf.run(f"{setting} {ref}", lambda ref=ref: _check_model(ref, pf.notes))
              for setting, ref in _models(rc) if ref is not None and not ours(ref)]
@@ -125,7 +127,7 @@ def preflight(cfg: RunConfig) -> Preflight:
     pf.notes += cpu_bf16_memory_note(rc, on_cpu=on_cpu, env=os.environ)
     eval_sizes = {name: len(recs) for name, recs in eval_records.items()}
     pf.plan = plan_lines(rc, rounds, eval_sizes, testbed=testbed, built=built, reviser_stats=stats,
-                         dev_size=dev_size)
+                         dev_size=dev_size, calibration_size=cal_size or 0)
     pf.seconds = time.perf_counter() - t0
     return pf
 
