@@ -34,10 +34,9 @@ def main(argv=None) -> int:
 
     from seft.config.core import from_dict
     from seft.config.stages import RunConfig
-    from seft.evaluation.audit import audit_revisions
     from seft.generation.factory import build_generator
     from seft.judges import get_judge
-    from seft.reviser.revise import keeps_draft, revise_drafts, tag_token_budget
+    from seft.reviser.calibrate import calibrate_margin
 
     run = Path(args.run_dir)
     cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
@@ -54,14 +53,11 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     for kind, texts in (("internal", drafts), ("external", strong)):
         recs = [{"id": r["id"], "prompt": r["prompt"], "draft": t, "meta": r["meta"]} for r, t in zip(dev, texts)]
-        # The margin's largest setting: every changed revision gets both log-likelihoods.
-        scored = revise_drafts(reviser, recs, _with_margin(revise_cfg, 1e9),
-                               tag_budget=tag_token_budget(reviser.tokenizer, revise_cfg.tags))
-        for margin in [None] + args.margins:
-            revs = [_decide(r, margin, keeps_draft) for r in scored]
-            _, s = audit_revisions(judge, revs, recs)
-            o = s["overall"]
+        # what `seft run`'s calibration computes: one revision pass, every margin a threshold over it
+        got = calibrate_margin(reviser, recs, recs, revise_cfg, judge, margins=args.margins, preservation=0.95)
+        for o in got["rows"]:
             ratio = o["improvement_rate"] / o["harm_rate"] if o["harm_rate"] else float("inf")
+            margin = o["margin"]
             print(f"| {kind} | {'off' if margin is None else f'{margin:g}'} | {o['preserved']} of {o['top_drafts']} "
                   f"({o['preservation']:.0%}) | {o['harm_rate']:.1%} | {o['improvement_rate']:.1%} | {ratio:.1f} | "
                   f"{o['mean_draft']:.3f} -> {o['mean_final']:.3f} | {o['kept']} |")
@@ -101,15 +97,6 @@ def _with_margin(revise_cfg, margin):
     import dataclasses
 
     return dataclasses.replace(revise_cfg, keep_margin=margin)
-
-
-def _decide(r: dict, margin, keeps_draft) -> dict:
-    """The revision as it would be at ``margin`` (None: the tag alone decides)."""
-    if "logprob_draft" not in r:
-        return r
-    revision = r.get("revision", r["final"])
-    stands = margin is not None and keeps_draft(r["logprob_draft"], r["logprob_revision"], margin)
-    return {**r, "final": r["draft"] if stands else revision}
 
 
 if __name__ == "__main__":

@@ -8,10 +8,17 @@ from ..data.io import atomic_write_json, atomic_write_text
 from .audit import render_audit
 from .figures import save_figure
 
-__all__ = ["collect_rounds", "write_summary", "write_report", "render_report", "plot_scores", "round_axis"]
+__all__ = ["CALIBRATION_FILE", "collect_rounds", "plot_scores", "read_calibration", "render_report", "round_axis",
+           "write_report", "write_summary"]
 
 
 CALIBRATION_FILE = Path("reviser") / "calibration.json"  # written by runs/calibration.py
+
+def read_calibration(out: Path) -> dict | None:
+    """A run's RUN/reviser/calibration.json (the margins chosen on dev), or None when it has none."""
+    path = Path(out) / CALIBRATION_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
 
 def collect_rounds(out: Path) -> list[dict]:
     """Every completed round's metrics.json, in order."""
@@ -131,7 +138,5 @@ def plot_scores(summary: dict, path: Path) -> None:
 def write_report(out: Path, summary: dict, testbed: Path | None) -> Path:
     manifest = json.loads((testbed / "manifest.json").read_text()) if testbed else None
     plot_scores(summary, out / "plots" / "score_by_round.png")
-    cal = out / CALIBRATION_FILE
-    calibration = json.loads(cal.read_text()) if cal.is_file() else None
-    text = render_report(summary, collect_rounds(out), manifest, "plots/score_by_round.png", calibration)
+    text = render_report(summary, collect_rounds(out), manifest, "plots/score_by_round.png", read_calibration(out))
     return atomic_write_text(out / "report.md", text)

@@ -47,7 +47,7 @@ def margin_rows(revisions: Sequence[dict], draft_scores: Sequence[float | None],
             finals.append(ds if stands else rs)
         o = audit_summary(audit_rows(chosen, list(draft_scores), finals), top_score)["overall"]
         out.append({"margin": margin, **{k: o[k] for k in ("top_drafts", "preserved", "preservation", "harm_rate",
-                                                          "improvement_rate", "mean_draft", "mean_final")}})
+                                                          "improvement_rate", "mean_draft", "mean_final", "kept")}})
     return out
 
 

@@ -10,14 +10,13 @@ phases' margins. The result, RUN/reviser/calibration.json, is read back on resum
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import random
 from pathlib import Path
 
 from ..config.stages import RunConfig
 from ..data.io import atomic_write_json
-from ..report.summary import CALIBRATION_FILE
+from ..report.summary import CALIBRATION_FILE, read_calibration
 
 __all__ = ["CALIBRATION_FILE", "apply_margins", "calibrated_kinds", "calibration_kinds", "dev_drafts", "own_dev",
            "policy_drafts", "read_calibration", "run_calibration"]
@@ -147,11 +146,6 @@ def run_calibration(cfg: RunConfig, testbed: Path | None) -> dict | None:
         models.forget(path)
     atomic_write_json(Path(cfg.out) / CALIBRATION_FILE, result)
     return result
-
-
-def read_calibration(out: Path) -> dict | None:
-    path = Path(out) / CALIBRATION_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def apply_margins(cfg: RunConfig, result: dict | None) -> RunConfig:
