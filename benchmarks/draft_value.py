@@ -1,6 +1,7 @@
 """Is the draft worth showing the reviser? Revision against distillation, seed by seed, on dev.
 
     python benchmarks/draft_value.py RUN_DIR [--seeds 3] [--n 512] [--out DIR] [--blank-rewrite]
+                                     [--answer-first EPOCHS]
 
 RUN_DIR is a run on the testbed (e.g. runs/demo). For each seed k (the run's seeds shifted by k,
 as `seeds: N` and `make replicate` shift them) two revisers are trained from the run's base on the
@@ -22,6 +23,11 @@ its tag and the likelihood decision still read the draft. If the reviser's answe
 than the teacher's because a wrong draft pulls them towards the error, this closes the gap; if
 they are worse because it is a weaker answerer, it does not. It is printed as a second table,
 against the teacher.
+
+``--answer-first EPOCHS`` adds another: a reviser trained in two stages at the same cost, first
+EPOCHS epochs on the teacher's data (the draft removed), then the rest of the run's epochs on its
+own, so that it learns to answer before it learns to read a draft. If the reviser writes worse than
+the teacher because answering and revising share its training, this closes the gap.
 
 Each row is the mean over the seeds with a 95% t-interval, and the paired difference (reviser minus
 teacher, seed by seed). It costs two reviser trainings per seed (~4 min per seed for the demo's
@@ -55,6 +61,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="where the trained models and draft_value.json go (default RUN/draft_value)")
     ap.add_argument("--blank-rewrite", action="store_true",
                     help="also measure the reviser rewriting its MAJOR drafts from an empty draft")
+    ap.add_argument("--answer-first", type=float, metavar="EPOCHS",
+                    help="also measure a reviser trained EPOCHS epochs on the teacher's data, then the rest on its own")
     args = ap.parse_args(argv)
 
     from seft.config.core import from_dict
@@ -71,11 +79,13 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else run / "draft_value"
     dev, internal, external = dev_drafts(cfg, args.n)
     judge = get_judge(cfg.evolve.judge)
-    models = ("reviser", "teacher") + (("blank",) if args.blank_rewrite else ())
+    models = (("reviser", "teacher") + (("blank",) if args.blank_rewrite else ())
+              + (("answer_first",) if args.answer_first else ()))
     results = {kind: {m: [] for m in models} for kind in ("internal", "external")}
     for k in range(args.seeds):
         for model in models:
-            path, rcfg = _trained(cfg, k, "reviser" if model == "blank" else model, run, out)
+            path, rcfg = _trained(cfg, k, "reviser" if model == "blank" else model, run, out,
+                                  answer_first=args.answer_first)
             blank = ("MAJOR",) if model == "blank" else ()
             for kind, drafts in (("internal", internal), ("external", external)):
                 results[kind][model].append(_measure(path, rcfg, _phase(cfg, kind), dev, drafts, judge, blank=blank))
@@ -91,6 +101,9 @@ def main(argv=None) -> int:
     if args.blank_rewrite:
         print("\nThe reviser rewriting its MAJOR drafts from an empty draft, against the teacher:\n")
         print(render_table(results, first="blank", label="reviser, MAJOR from an empty draft"))
+    if args.answer_first:
+        print(f"\nThe reviser trained {args.answer_first:g} epochs on the teacher's data first, against the teacher:\n")
+        print(render_table(results, first="answer_first", label="reviser, answering first"))
     return 0
 
 
@@ -102,30 +115,46 @@ def _phase(cfg, kind: str):
     return phase_revise(cfg.evolve, phase) if phase else cfg.evolve.revise
 
 
-def _trained(cfg, k: int, model: str, run: Path, out: Path):
-    """(model folder, revise settings) of seed ``k``'s reviser or teacher, training it if needed."""
-    from seft.data.readers import load_records
-    from seft.reviser.data import build_reviser_examples, preference_kind
+def _trained(cfg, k: int, model: str, run: Path, out: Path, *, answer_first: float | None = None):
+    """(model folder, revise settings) of seed ``k``'s reviser, teacher or two-stage reviser
+    (``answer_first``: epochs on the teacher's data before the reviser's own), training it if needed."""
     from seft.runs.seeds import seeded
     from seft.training.sft import train_sft
 
     ck = seeded(cfg, k)
-    show = model == "reviser"
-    rd = dataclasses.replace(ck.reviser_data, show_draft=show)
+    show = model != "teacher"
     revise = dataclasses.replace(ck.evolve.revise, show_draft=show)
     # Seed 0's models are the run's own when it trained them: its reviser (RUN/reviser/model) and,
     # after --with-baselines, its no_drafts ablation's (RUN/baselines/no_drafts/reviser/model).
     own = run / "reviser" / "model" if show else run / "baselines" / "no_drafts" / "reviser" / "model"
-    if k == 0 and cfg.reviser_data.show_draft and (own / "train_metrics.json").is_file():
+    if k == 0 and model != "answer_first" and cfg.reviser_data.show_draft and (own / "train_metrics.json").is_file():
         return own, revise
+    train = ck.reviser_train.train
+    if model == "answer_first":
+        if not 0 < answer_first < train.epochs:
+            raise SystemExit(f"--answer-first: between 0 and the run's {train.epochs:g} epochs, got {answer_first:g}")
+        path = out / f"seed_{k}" / f"answer_first_{answer_first:g}"
+        first = path.with_name(path.name + "_stage1")
+        if not (path / "train_metrics.json").is_file():
+            train_sft(ck.reviser_train.base_model, _examples(ck, False), first,
+                      dataclasses.replace(train, epochs=answer_first))
+            train_sft(first, _examples(ck, True), path, dataclasses.replace(train, epochs=train.epochs - answer_first))
+        return path, revise
     path = out / f"seed_{k}" / model
     if not (path / "train_metrics.json").is_file():
-        kind = preference_kind(rd.preferences, rd.format)
-        records = load_records(rd.preferences, kind, format=rd.format, on_bad_record=rd.on_bad_record).records
-        examples, _ = build_reviser_examples(records, rd)
-        train_sft(ck.reviser_train.base_model, [{"prompt": e["prompt"], "completion": e["completion"]} for e in examples],
-                  path, ck.reviser_train.train)
+        train_sft(ck.reviser_train.base_model, _examples(ck, show), path, train)
     return path, revise
+
+
+def _examples(ck, show_draft: bool) -> list[dict]:
+    """The run's reviser examples (prompt, completion), with or without the draft in the input."""
+    from seft.data.readers import load_records
+    from seft.reviser.data import build_reviser_examples, preference_kind
+
+    rd = dataclasses.replace(ck.reviser_data, show_draft=show_draft)
+    kind = preference_kind(rd.preferences, rd.format)
+    records = load_records(rd.preferences, kind, format=rd.format, on_bad_record=rd.on_bad_record).records
+    return [{"prompt": e["prompt"], "completion": e["completion"]} for e in build_reviser_examples(records, rd)[0]]
 
 
 def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[str], judge, *,

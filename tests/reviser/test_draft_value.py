@@ -79,6 +79,36 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
         assert len(again[kind]["blank"]) == 2
     assert "| drafts | metric | reviser, MAJOR from an empty draft |" in capsys.readouterr().out
 
+    # --answer-first: one more reviser, trained on the teacher's data first, then on its own, at the
+    # run's cost (3 epochs here: 1 + 2)
+    monkeypatch.undo()
+    import seft.training.sft as sft
+
+    calls, real = [], sft.train_sft
+
+    def spy(model_path, examples, out_dir, cfg, **kw):
+        calls.append((Path(model_path), Path(out_dir), examples, cfg.epochs))
+        return real(model_path, examples, out_dir, cfg, **kw)
+
+    monkeypatch.setattr(sft, "train_sft", spy)
+    with pytest.raises(SystemExit, match="between 0 and the run's 3 epochs"):
+        draft_value.main([str(run), "--seeds", "1", "--n", "12", "--out", str(out), "--answer-first", "3"])
+    assert draft_value.main([str(run), "--seeds", "1", "--n", "12", "--out", str(out), "--answer-first", "1"]) == 0
+    assert "| drafts | metric | reviser, answering first |" in capsys.readouterr().out
+    first = json.loads((out / "seed_0" / "answer_first_1_stage1" / "train_metrics.json").read_text())
+    second = json.loads((out / "seed_0" / "answer_first_1" / "train_metrics.json").read_text())
+    assert (first["epochs"], second["epochs"]) == (1.0, 2.0)
+    assert first["train_examples"] == teacher_data["train_examples"] == second["train_examples"]
+    (base, stage1, answers, e1), (start, stage2, revisions, e2) = calls
+    assert (stage1.name, stage2.name, start, e1, e2) == ("answer_first_1_stage1", "answer_first_1", stage1, 1.0, 2.0)
+    assert base.name == "base_policy"  # stage 1 starts from the run's base, as the teacher does
+    # the same responses after the tag line (without a draft, KEEP examples are tagged as rewrites);
+    # stage 1's inputs lack the drafts that stage 2's show
+    body = lambda exs: [e["completion"].split("\n", 1)[-1] for e in exs]  # noqa: E731
+    assert body(answers) == body(revisions)
+    text = lambda exs: sum(len(json.dumps(e["prompt"])) for e in exs)  # noqa: E731
+    assert text(answers) < text(revisions)
+
 
 def test_draft_value_refuses_another_world(tmp_path):
     (tmp_path / "config.yaml").write_text("testbed:\n  world: if\n")
