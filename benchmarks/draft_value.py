@@ -76,11 +76,14 @@ def main(argv=None) -> int:
     if cfg.testbed.world != "testbed":
         raise SystemExit("draft_value.py needs a testbed run (its dev prompts carry references)")
     cfg = resolve_paths(cfg, resolve_out(cfg.testbed))
+    epochs = cfg.reviser_train.train.epochs
+    if args.answer_first is not None and not 0 < args.answer_first < epochs:  # before anything trains
+        raise SystemExit(f"--answer-first: between 0 and the run's {epochs:g} epochs, got {args.answer_first:g}")
     out = Path(args.out) if args.out else run / "draft_value"
     dev, internal, external = dev_drafts(cfg, args.n)
     judge = get_judge(cfg.evolve.judge)
     models = (("reviser", "teacher") + (("blank",) if args.blank_rewrite else ())
-              + (("answer_first",) if args.answer_first else ()))
+              + (("answer_first",) if args.answer_first is not None else ()))
     results = {kind: {m: [] for m in models} for kind in ("internal", "external")}
     for k in range(args.seeds):
         for model in models:
@@ -101,7 +104,7 @@ def main(argv=None) -> int:
     if args.blank_rewrite:
         print("\nThe reviser rewriting its MAJOR drafts from an empty draft, against the teacher:\n")
         print(render_table(results, first="blank", label="reviser, MAJOR from an empty draft"))
-    if args.answer_first:
+    if args.answer_first is not None:
         print(f"\nThe reviser trained {args.answer_first:g} epochs on the teacher's data first, against the teacher:\n")
         print(render_table(results, first="answer_first", label="reviser, answering first"))
     return 0
@@ -131,13 +134,12 @@ def _trained(cfg, k: int, model: str, run: Path, out: Path, *, answer_first: flo
         return own, revise
     train = ck.reviser_train.train
     if model == "answer_first":
-        if not 0 < answer_first < train.epochs:
-            raise SystemExit(f"--answer-first: between 0 and the run's {train.epochs:g} epochs, got {answer_first:g}")
         path = out / f"seed_{k}" / f"answer_first_{answer_first:g}"
         first = path.with_name(path.name + "_stage1")
-        if not (path / "train_metrics.json").is_file():
+        if not (first / "train_metrics.json").is_file():  # a run killed in stage 2 keeps stage 1
             train_sft(ck.reviser_train.base_model, _examples(ck, False), first,
                       dataclasses.replace(train, epochs=answer_first))
+        if not (path / "train_metrics.json").is_file():
             train_sft(first, _examples(ck, True), path, dataclasses.replace(train, epochs=train.epochs - answer_first))
         return path, revise
     path = out / f"seed_{k}" / model

@@ -93,6 +93,7 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
     monkeypatch.setattr(sft, "train_sft", spy)
     with pytest.raises(SystemExit, match="between 0 and the run's 3 epochs"):
         draft_value.main([str(run), "--seeds", "1", "--n", "12", "--out", str(out), "--answer-first", "3"])
+    assert calls == []  # refused before anything trains
     assert draft_value.main([str(run), "--seeds", "1", "--n", "12", "--out", str(out), "--answer-first", "1"]) == 0
     assert "| drafts | metric | reviser, answering first |" in capsys.readouterr().out
     first = json.loads((out / "seed_0" / "answer_first_1_stage1" / "train_metrics.json").read_text())
