@@ -163,21 +163,23 @@ def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[st
              blank: tuple[str, ...] = ()) -> dict:
     """Revise ``drafts`` with the model at ``path`` under the phase's margin; the audit before and after
     the likelihood decision. ``blank``: the levels whose drafts are rewritten from an empty draft."""
-    from seft.evaluation.audit import audit_revisions
+    import functools
+
     from seft.generation.factory import build_generator
-    from seft.reviser.revise import revise_drafts, tag_token_budget
+    from seft.reviser.calibrate import calibrate_margin
+    from seft.reviser.revise import revise_drafts
 
     gen = build_generator(path, revise_cfg.generation)
-    cfg = dataclasses.replace(revise_cfg, keep_margin=phase_cfg.keep_margin)
     recs = [{"id": r["id"], "prompt": r["prompt"], "draft": t, "meta": r["meta"]} for r, t in zip(dev, drafts)]
-    tag_budget = tag_token_budget(gen.tokenizer, cfg.tags)
-    revs = (revise_blank(gen, recs, cfg, blank, tag_budget=tag_budget) if blank
-            else revise_drafts(gen, recs, cfg, tag_budget=tag_budget))
-    written = [{**r, "final": r.get("revision", r["final"])} for r in revs]  # undo the decision
-    o = audit_revisions(judge, revs, recs)[1]["overall"]
-    return {"written": audit_revisions(judge, written, recs)[1]["overall"]["mean_final"], "final": o["mean_final"],
-            "draft": o["mean_draft"], "preservation": o["preservation"], "harm_rate": o["harm_rate"],
-            "improvement_rate": o["improvement_rate"]}
+    margin = phase_cfg.keep_margin
+    # one revision pass, the phase's margin a threshold over it (as `seft run`'s calibration does): the
+    # first row is what the model wrote (the tag alone decides), the last what a round would train on
+    rows = calibrate_margin(gen, recs, recs, revise_cfg, judge, margins=[] if margin is None else [margin],
+                            preservation=1.0, revise=functools.partial(revise_blank, levels=blank) if blank
+                            else revise_drafts)["rows"]
+    o = rows[-1]
+    return {"written": rows[0]["mean_final"], "final": o["mean_final"], "draft": o["mean_draft"],
+            "preservation": o["preservation"], "harm_rate": o["harm_rate"], "improvement_rate": o["improvement_rate"]}
 
 
 def revise_blank(gen, recs: list[dict], cfg, levels: tuple[str, ...], *, tag_budget: int) -> list[dict]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..evaluation.audit import audit_rows, audit_summary
 from .revise import keeps_draft, revise_drafts, tag_token_budget
@@ -61,13 +61,15 @@ def choose_margin(rows: Sequence[dict], preservation: float) -> float | None:
 
 
 def calibrate_margin(generator, records: Sequence[dict], judge_records: Sequence[dict], revise_cfg, judge, *,
-                     margins: Sequence[float], preservation: float, top_score: float | None = 1.0) -> dict:
+                     margins: Sequence[float], preservation: float, top_score: float | None = 1.0,
+                     revise: Callable = revise_drafts) -> dict:
     """Revise ``records`` (id, prompt, draft) with ``generator`` (the reviser) and choose the margin.
 
     ``judge_records``: the judge's view of each record (for the testbed, with its reference).
+    ``revise``: how the records are revised, called as ``revise_drafts`` is (a benchmark's variant).
     Returns ``{"margin": chosen or None, "rows": margin_rows(...), "drafts": n}``."""
     cfg = dataclasses.replace(revise_cfg, keep_margin=DEFERRED)
-    revs = revise_drafts(generator, list(records), cfg, tag_budget=tag_token_budget(generator.tokenizer, cfg.tags))
+    revs = revise(generator, list(records), cfg, tag_budget=tag_token_budget(generator.tokenizer, cfg.tags))
     # each distinct text once: a draft, and the reviser's text where it wrote another
     texts = [(i, r["draft"]) for i, r in enumerate(revs)]
     texts += [(i, r["revision"]) for i, r in enumerate(revs) if "revision" in r and r["revision"] != r["draft"]]
