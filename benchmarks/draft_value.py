@@ -1,7 +1,7 @@
 """Is the draft worth showing the reviser? Revision against distillation, seed by seed, on dev.
 
     python benchmarks/draft_value.py RUN_DIR [--seeds 3] [--n 512] [--out DIR] [--blank-rewrite]
-                                     [--answer-first EPOCHS]
+                                     [--answer-first EPOCHS] [--mix W]
 
 RUN_DIR is a run on the testbed (e.g. runs/demo). For each seed k (the run's seeds shifted by k,
 as `seeds: N` and `make replicate` shift them) two revisers are trained from the run's base on the
@@ -29,6 +29,12 @@ EPOCHS epochs on the teacher's data (the draft removed), then the rest of the ru
 own, so that it learns to answer before it learns to read a draft. If the reviser writes worse than
 the teacher because answering and revising share its training, this closes the gap.
 
+``--mix W`` adds the same reviser decoding with both views at once: a draft it tags MINOR or MAJOR
+is rewritten greedily from ``W * log p(token | the draft) + (1 - W) * log p(token | an empty draft)``,
+its two readings of the same prompt mixed token by token (W = 1 is the plain reviser's answer, 0
+the blank rewrite's, for MINOR drafts too). If the draft helps some answers and misleads others, a
+mixture should keep some of both; the tag and the decision still read the draft alone.
+
 Each row is the mean over the seeds with a 95% t-interval, and the paired difference (reviser minus
 teacher, seed by seed). It costs two reviser trainings per seed (~4 min per seed for the demo's
 reviser on 2 cores) and no policy training: a cheap answer to "is revision better than
@@ -50,7 +56,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from keep_margin import dev_drafts  # noqa: E402  (benchmarks/ is the script's folder)
 
-METRICS = ("written", "final", "preservation", "harm_rate", "improvement_rate")
+METRICS = ("written", "final", "preservation", "harm_rate", "improvement_rate", "unchanged")
 
 
 def main(argv=None) -> int:
@@ -63,7 +69,11 @@ def main(argv=None) -> int:
                     help="also measure the reviser rewriting its MAJOR drafts from an empty draft")
     ap.add_argument("--answer-first", type=float, metavar="EPOCHS",
                     help="also measure a reviser trained EPOCHS epochs on the teacher's data, then the rest on its own")
+    ap.add_argument("--mix", type=float, metavar="W",
+                    help="also measure the reviser's two views mixed, weight W (0-1) on the draft's")
     args = ap.parse_args(argv)
+    if args.mix is not None and not 0 <= args.mix <= 1:
+        raise SystemExit(f"--mix: a weight between 0 and 1, got {args.mix:g}")
 
     from seft.config.core import from_dict
     from seft.config.stages import RunConfig
@@ -83,15 +93,17 @@ def main(argv=None) -> int:
     dev, internal, external = dev_drafts(cfg, args.n)
     judge = get_judge(cfg.evolve.judge)
     models = (("reviser", "teacher") + (("blank",) if args.blank_rewrite else ())
-              + (("answer_first",) if args.answer_first is not None else ()))
+              + (("answer_first",) if args.answer_first is not None else ()) + (("mix",) if args.mix is not None else ()))
     results = {kind: {m: [] for m in models} for kind in ("internal", "external")}
     for k in range(args.seeds):
         for model in models:
-            path, rcfg = _trained(cfg, k, "reviser" if model == "blank" else model, run, out,
+            path, rcfg = _trained(cfg, k, "reviser" if model in ("blank", "mix") else model, run, out,
                                   answer_first=args.answer_first)
-            blank = ("MAJOR",) if model == "blank" else ()
+            blank = {"blank": ("MAJOR",), "mix": ("MINOR", "MAJOR")}.get(model, ())
+            mix = args.mix if model == "mix" else None
             for kind, drafts in (("internal", internal), ("external", external)):
-                results[kind][model].append(_measure(path, rcfg, _phase(cfg, kind), dev, drafts, judge, blank=blank))
+                results[kind][model].append(_measure(path, rcfg, _phase(cfg, kind), dev, drafts, judge,
+                                                     blank=blank, mix=mix))
             print(f"seed {k} {model}: " + ", ".join(f"{kind} written {results[kind][model][-1]['written']:.3f} "
                                                    f"final {results[kind][model][-1]['final']:.3f}"
                                                    for kind in results), flush=True)
@@ -107,6 +119,9 @@ def main(argv=None) -> int:
     if args.answer_first is not None:
         print(f"\nThe reviser trained {args.answer_first:g} epochs on the teacher's data first, against the teacher:\n")
         print(render_table(results, first="answer_first", label="reviser, answering first"))
+    if args.mix is not None:
+        print(f"\nThe reviser's two views mixed ({args.mix:g} on the draft's), against the teacher:\n")
+        print(render_table(results, first="mix", label="reviser, views mixed"))
     return 0
 
 
@@ -160,9 +175,10 @@ def _examples(ck, show_draft: bool) -> list[dict]:
 
 
 def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[str], judge, *,
-             blank: tuple[str, ...] = ()) -> dict:
+             blank: tuple[str, ...] = (), mix: float | None = None) -> dict:
     """Revise ``drafts`` with the model at ``path`` under the phase's margin; the audit before and after
-    the likelihood decision. ``blank``: the levels whose drafts are rewritten from an empty draft."""
+    the likelihood decision. ``blank``: the levels whose drafts are rewritten from an empty draft (``mix``:
+    from both views mixed, see :func:`revise_blank`)."""
     import functools
 
     from seft.generation.factory import build_generator
@@ -175,17 +191,20 @@ def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[st
     # one revision pass, the phase's margin a threshold over it (as `seft run`'s calibration does): the
     # first row is what the model wrote (the tag alone decides), the last what a round would train on
     rows = calibrate_margin(gen, recs, recs, revise_cfg, judge, margins=[] if margin is None else [margin],
-                            preservation=1.0, revise=functools.partial(revise_blank, levels=blank) if blank
+                            preservation=1.0, revise=functools.partial(revise_blank, levels=blank, mix=mix) if blank
                             else revise_drafts)["rows"]
     o = rows[-1]
     return {"written": rows[0]["mean_final"], "final": o["mean_final"], "draft": o["mean_draft"],
-            "preservation": o["preservation"], "harm_rate": o["harm_rate"], "improvement_rate": o["improvement_rate"]}
+            "preservation": o["preservation"], "harm_rate": o["harm_rate"], "improvement_rate": o["improvement_rate"],
+            "unchanged": o["kept"] / len(recs)}  # the share of drafts a round would train on as they were
 
 
-def revise_blank(gen, recs: list[dict], cfg, levels: tuple[str, ...], *, tag_budget: int) -> list[dict]:
+def revise_blank(gen, recs: list[dict], cfg, levels: tuple[str, ...], *, tag_budget: int,
+                 mix: float | None = None) -> list[dict]:
     """``revise_drafts`` with one change: a draft tagged with one of ``levels`` is rewritten from an
-    empty draft (the tag forced, as the two-pass scheme forces it); the likelihood decision then
-    scores that rewrite against the draft with the draft in view, as it would the reviser's own."""
+    empty draft (the tag forced, as the two-pass scheme forces it), or with ``mix`` from both views
+    mixed (:func:`mixed_generate`); the likelihood decision then scores that rewrite against the
+    draft with the draft in view, as it would the reviser's own."""
     from seft.generation.base import sampling_params
     from seft.reviser.format import parse_output, reviser_messages, tag_prefixes
     from seft.reviser.revise import _likelihood_decision, revise_drafts
@@ -194,9 +213,14 @@ def revise_blank(gen, recs: list[dict], cfg, levels: tuple[str, ...], *, tag_bud
     prefixes = tag_prefixes(cfg.tags)
     todo = [i for i, r in enumerate(out) if r["level"] in levels]
     if todo:
-        bodies = gen.generate([reviser_messages(recs[i]["prompt"], "", cfg.template) for i in todo],
-                              sampling_params(cfg.generation), prefixes=[prefixes[out[i]["level"]] for i in todo],
-                              desc="revise: from an empty draft")
+        blank = [reviser_messages(recs[i]["prompt"], "", cfg.template) for i in todo]
+        heads = [prefixes[out[i]["level"]] for i in todo]
+        if mix is None:
+            bodies = gen.generate(blank, sampling_params(cfg.generation), prefixes=heads,
+                                  desc="revise: from an empty draft")
+        else:
+            seen = [reviser_messages(recs[i]["prompt"], recs[i]["draft"], cfg.template) for i in todo]
+            bodies = mixed_generate(gen, seen, blank, heads, sampling_params(cfg.generation), mix)
         for i, body in zip(todo, bodies):
             p = parse_output(prefixes[out[i]["level"]] + body, cfg.tags, draft=recs[i]["draft"],
                              max_ratio=cfg.max_revision_ratio)
@@ -205,6 +229,53 @@ def revise_blank(gen, recs: list[dict], cfg, levels: tuple[str, ...], *, tag_bud
         inputs = [reviser_messages(r["prompt"], r["draft"], cfg.template) for r in recs]
         _likelihood_decision(gen, inputs, out, [prefixes[r["level"]] if r["level"] else "" for r in out],
                              cfg.keep_margin)
+    return out
+
+
+def mix_views(scores, weight: float):
+    """Next-token scores of ``2h`` rows, row ``i`` and row ``h + i`` two views of one answer: both get
+    ``weight * log_softmax(row i) + (1 - weight) * log_softmax(row h + i)``, so greedy decoding
+    picks the same token for both and the pair stays one answer."""
+    import torch
+
+    half = scores.shape[0] // 2
+    logp = torch.log_softmax(scores.to(torch.promote_types(scores.dtype, torch.float32)), dim=-1)
+    both = weight * logp[:half] + (1 - weight) * logp[half:]
+    return torch.cat([both, both], dim=0)
+
+
+def mixed_generate(gen, seen: list, blank: list, prefixes: list[str], params, weight: float) -> list[str]:
+    """Greedy answers of the ``HFGenerator`` ``gen``'s model decoding each prompt of ``seen`` and
+    its counterpart in ``blank`` as one (:func:`mix_views`), each after its forced prefix. A pair's
+    two rows share a batch of ``generate`` (left padding), so ``gen``'s own length-sorted batches
+    are not used."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    from seft.generation.hf import _cut_at_stop
+    from seft.models.chat import render_prompts, stop_token_ids
+
+    if params.temperature != 0:
+        raise ValueError("mixed views decode greedily (revise.generation.temperature: 0)")
+    model, tok = gen.model, gen.tokenizer
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    views = [[tok(t, add_special_tokens=False)["input_ids"] for t in render_prompts(tok, ps, prefixes)]
+             for ps in (seen, blank)]
+    step, out = max(1, gen.batch_size // 2), []
+    for s in range(0, len(seen), step):
+        rows = views[0][s:s + step] + views[1][s:s + step]
+        width = max(map(len, rows))
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, x in enumerate(rows):
+            ids[r, width - len(x):], mask[r, width - len(x):] = torch.tensor(x), 1
+        with torch.no_grad():
+            done = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
+                                  do_sample=False, max_new_tokens=params.max_new_tokens, pad_token_id=pad,
+                                  eos_token_id=sorted(stop_token_ids(tok, model)),
+                                  logits_processor=LogitsProcessorList([lambda _, x: mix_views(x, weight)]))
+        out += [_cut_at_stop(tok.decode(done[r, width:], skip_special_tokens=True), params.stop)
+                for r in range(len(rows) // 2)]
     return out
 
 
@@ -238,8 +309,10 @@ def render_table(results: dict, first: str = "reviser", label: str = "reviser (d
             diffs = [x - y for x, y in zip(a, b) if x is not None and y is not None]
             # "ahead" means better: a lower harm rate, a higher anything else
             ahead = sum((d < 0) if metric == "harm_rate" else (d > 0) for d in diffs)
+            # more drafts left as they were is neither better nor worse: the column says "higher"
+            count = f"higher in {ahead}" if metric == "unchanged" else str(ahead)
             lines.append(f"| {kind} | {metric} | {mean_ci(a)} | {mean_ci(b)} | {mean_ci(diffs, signed=True)} "
-                         f"| {ahead} of {len(diffs)} seeds |")
+                         f"| {count} of {len(diffs)} seeds |")
     return "\n".join(lines)
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """benchmarks/draft_value.py: reviser against teacher, seed by seed; its table by hand, its run end to end;
-the blank rewrite (MAJOR drafts rewritten from an empty draft) by hand."""
+the blank rewrite (MAJOR drafts rewritten from an empty draft) by hand; the two views mixed, by hand and
+on a tiny model against plain greedy decoding."""
 from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,9 @@ draft_value = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(draft_value)
 
 
-def _m(written, final, preservation, harm, improvement, draft=0.25):
+def _m(written, final, preservation, harm, improvement, draft=0.25, unchanged=0.4):
     return {"written": written, "final": final, "draft": draft, "preservation": preservation,
-            "harm_rate": harm, "improvement_rate": improvement}
+            "harm_rate": harm, "improvement_rate": improvement, "unchanged": unchanged}
 
 
 def test_table_by_hand():
@@ -37,6 +39,7 @@ def test_table_by_hand():
     # harm: the reviser is ahead where its harm is lower (0.02 < 0.06), not where it is higher (0.04 > 0.02)
     assert rows["harm_rate"][3] == "1 of 2 seeds"
     assert rows["preservation"][2].startswith("+0.050") and rows["preservation"][3] == "1 of 2 seeds"
+    assert rows["unchanged"][2] == "+0.000 [0.000, 0.000]" and rows["unchanged"][3] == "higher in 0 of 2 seeds"
     assert draft_value.mean_ci([0.3]) == "0.300" and draft_value.mean_ci([0.1], signed=True) == "+0.100"
     # a seed with no perfect draft to preserve (None) is left out, not counted as 0
     assert draft_value.mean_ci([None, 0.5]) == "0.500" and draft_value.mean_ci([None]) == "-"
@@ -51,7 +54,7 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
     assert draft_value.main([str(run), "--seeds", "2", "--n", "12", "--out", str(out)]) == 0
     table = capsys.readouterr().out
     for kind in ("internal", "external"):
-        for metric in ("written", "final", "preservation", "harm_rate", "improvement_rate"):
+        for metric in ("written", "final", "preservation", "harm_rate", "improvement_rate", "unchanged"):
             assert f"| {kind} | {metric} |" in table
     saved = json.loads((out / "draft_value.json").read_text())
     assert saved["seeds"] == 2 and saved["dev_prompts"] == 12
@@ -72,12 +75,18 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
 
     monkeypatch.setattr("seft.training.sft.train_sft", no_training)
     capsys.readouterr()
-    assert draft_value.main([str(run), "--seeds", "2", "--n", "12", "--out", str(out), "--blank-rewrite"]) == 0
+    with pytest.raises(SystemExit, match="between 0 and 1"):
+        draft_value.main([str(run), "--out", str(out), "--mix", "1.5"])
+    assert draft_value.main([str(run), "--seeds", "2", "--n", "12", "--out", str(out), "--blank-rewrite",
+                             "--mix", "0.5"]) == 0
     again = json.loads((out / "draft_value.json").read_text())["results"]
-    for kind in ("internal", "external"):  # the same models and drafts: the same numbers, and the blank variant
+    for kind in ("internal", "external"):  # the same models and drafts: the same numbers, and the two variants
         assert {m: again[kind][m] for m in ("reviser", "teacher")} == saved["results"][kind]
-        assert len(again[kind]["blank"]) == 2
-    assert "| drafts | metric | reviser, MAJOR from an empty draft |" in capsys.readouterr().out
+        assert len(again[kind]["blank"]) == len(again[kind]["mix"]) == 2
+        assert [r["draft"] for r in again[kind]["mix"]] == [r["draft"] for r in again[kind]["reviser"]]
+    printed = capsys.readouterr().out
+    assert "| drafts | metric | reviser, MAJOR from an empty draft |" in printed
+    assert "| drafts | metric | reviser, views mixed |" in printed
 
     # --answer-first: one more reviser, trained on the teacher's data first, then on its own, at the
     # run's cost (3 epochs here: 1 + 2)
@@ -162,3 +171,50 @@ def test_blank_rewrite_by_hand():
     plain = draft_value.revise_blank(gen, recs, ReviseConfig(keep_margin=None, template=TEMPLATE), ("MAJOR",),
                                      tag_budget=9)
     assert [r["final"] for r in plain] == ["good", "fresh-b", "edited", "fresh-d"]
+
+
+def test_mix_views_by_hand():
+    import torch
+
+    # row 0 (draft in view): p = (1/4, 3/4); row 1 (empty draft): p = (3/4, 1/4)
+    scores = torch.tensor([[0.0, math.log(3)], [math.log(3), 0.0]], dtype=torch.float64)
+    mixed = draft_value.mix_views(scores, 0.75)
+    want = [0.75 * math.log(0.25) + 0.25 * math.log(0.75), 0.75 * math.log(0.75) + 0.25 * math.log(0.25)]
+    assert torch.allclose(mixed, torch.tensor([want, want], dtype=torch.float64))  # both rows, one answer
+    assert mixed[0].argmax() == 1 and draft_value.mix_views(scores, 0.25)[0].argmax() == 0  # the heavier view wins
+    assert torch.allclose(draft_value.mix_views(scores, 1.0)[1], torch.log_softmax(scores[0], -1))
+
+
+def test_mixed_generate_at_the_ends_is_each_views_greedy_answer(tmp_path):
+    import torch
+
+    from seft.config.common import GenerationConfig
+    from seft.generation.base import sampling_params
+    from seft.generation.hf import HFGenerator
+    from seft.models.chat import render_prompts
+    from seft.models.loading import load_model_and_tokenizer
+    from tiny_models import make_tiny_model_dir
+
+    model, tok = load_model_and_tokenizer(make_tiny_model_dir(tmp_path / "m", seed=3))
+    model = model.double().eval()  # no argmax decided by a rounding tie
+    gen = HFGenerator(model, tok, batch_size=4)  # 2 pairs a batch: 5 prompts of mixed lengths span 3 batches
+    seen = [[{"role": "user", "content": c}] for c in ("add: ab|xy", "sort: zzz|a", "q|bcd", "rev: abc|", "upper: a|q")]
+    blank = [[{"role": "user", "content": c["content"].split("|")[0] + "|"}] for [c] in seen]
+    heads = ["x\n", "", "y\n", "x\n", ""]
+    params = sampling_params(GenerationConfig(temperature=0.0, max_new_tokens=6))
+
+    def alone(prompts):  # one unpadded row at a time, plain greedy generate
+        out = []
+        for text in render_prompts(tok, prompts, heads):
+            ids = torch.tensor([tok(text, add_special_tokens=False)["input_ids"]])
+            done = model.generate(input_ids=ids, do_sample=False, max_new_tokens=6, pad_token_id=tok.pad_token_id,
+                                  eos_token_id=tok.eos_token_id)
+            out.append(tok.decode(done[0, ids.shape[1]:], skip_special_tokens=True))
+        return out
+
+    by_seen, by_blank = alone(seen), alone(blank)
+    assert by_seen != by_blank  # the two views answer differently, so the ends tell them apart
+    assert draft_value.mixed_generate(gen, seen, blank, heads, params, 1.0) == by_seen
+    assert draft_value.mixed_generate(gen, seen, blank, heads, params, 0.0) == by_blank
+    with pytest.raises(ValueError, match="greedily"):
+        draft_value.mixed_generate(gen, seen, blank, heads, sampling_params(GenerationConfig(temperature=0.7)), 0.5)
