@@ -258,7 +258,7 @@ def mixed_generate(gen, seen: list, blank: list, prefixes: list[str], params, we
     if params.temperature != 0:
         raise ValueError("mixed views decode greedily (revise.generation.temperature: 0)")
     model, tok = gen.model, gen.tokenizer
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    pad, stops = gen._pad_id(), sorted(stop_token_ids(tok, model))
     views = [[tok(t, add_special_tokens=False)["input_ids"] for t in render_prompts(tok, ps, prefixes)]
              for ps in (seen, blank)]
     step, out = max(1, gen.batch_size // 2), []
@@ -272,7 +272,7 @@ def mixed_generate(gen, seen: list, blank: list, prefixes: list[str], params, we
         with torch.no_grad():
             done = model.generate(input_ids=ids.to(model.device), attention_mask=mask.to(model.device),
                                   do_sample=False, max_new_tokens=params.max_new_tokens, pad_token_id=pad,
-                                  eos_token_id=sorted(stop_token_ids(tok, model)),
+                                  eos_token_id=stops,
                                   logits_processor=LogitsProcessorList([lambda _, x: mix_views(x, weight)]))
         out += [_cut_at_stop(tok.decode(done[r, width:], skip_special_tokens=True), params.stop)
                 for r in range(len(rows) // 2)]
