@@ -1,7 +1,7 @@
 """Is the draft worth showing the reviser? Revision against distillation, seed by seed, on dev.
 
     python benchmarks/draft_value.py RUN_DIR [--seeds 3] [--n 512] [--out DIR] [--blank-rewrite]
-                                     [--answer-first EPOCHS] [--mix W]
+                                     [--answer-first EPOCHS] [--mix W] [--margins M ...]
 
 RUN_DIR is a run on the testbed (e.g. runs/demo). For each seed k (the run's seeds shifted by k,
 as `seeds: N` and `make replicate` shift them) two revisers are trained from the run's base on the
@@ -34,6 +34,13 @@ is rewritten greedily from ``W * log p(token | the draft) + (1 - W) * log p(toke
 its two readings of the same prompt mixed token by token (W = 1 is the plain reviser's answer, 0
 the blank rewrite's, for MINOR drafts too). If the draft helps some answers and misleads others, a
 mixture should keep some of both; the tag and the decision still read the draft alone.
+
+``--margins M ...`` adds what the likelihood decision trades, for the reviser and the teacher: their
+targets (final) and preservation at each margin, and at the margin each would get from `seft run`'s
+calibration rule (the smallest that keeps a share of the perfect drafts) for bars of 85, 90 and 95%.
+The decision is one threshold over one revision pass, so the sweep costs no more revising. If the
+reviser's targets are behind the teacher's at the config's margins only because it is held to a
+preservation the teacher does not reach, they catch up at an equal bar.
 
 Each row is the mean over the seeds with a 95% t-interval, and the paired difference (reviser minus
 teacher, seed by seed). It costs two reviser trainings per seed (~4 min per seed for the demo's
@@ -71,7 +78,11 @@ def main(argv=None) -> int:
                     help="also measure a reviser trained EPOCHS epochs on the teacher's data, then the rest on its own")
     ap.add_argument("--mix", type=float, metavar="W",
                     help="also measure the reviser's two views mixed, weight W (0-1) on the draft's")
+    ap.add_argument("--margins", type=float, nargs="+", metavar="M",
+                    help="also sweep the likelihood margin over these values (nats) for the reviser and the teacher")
     args = ap.parse_args(argv)
+    if args.margins and min(args.margins) < 0:
+        raise SystemExit(f"--margins: margins are nats >= 0, got {min(args.margins):g}")
     if args.mix is not None and not 0 <= args.mix <= 1:
         raise SystemExit(f"--mix: a weight between 0 and 1, got {args.mix:g}")
 
@@ -103,7 +114,7 @@ def main(argv=None) -> int:
             mix = args.mix if model == "mix" else None
             for kind, drafts in (("internal", internal), ("external", external)):
                 results[kind][model].append(_measure(path, rcfg, _phase(cfg, kind), dev, drafts, judge,
-                                                     blank=blank, mix=mix))
+                                                     blank=blank, mix=mix, sweep=args.margins or ()))
             print(f"seed {k} {model}: " + ", ".join(f"{kind} written {results[kind][model][-1]['written']:.3f} "
                                                    f"final {results[kind][model][-1]['final']:.3f}"
                                                    for kind in results), flush=True)
@@ -122,6 +133,10 @@ def main(argv=None) -> int:
     if args.mix is not None:
         print(f"\nThe reviser's two views mixed ({args.mix:g} on the draft's), against the teacher:\n")
         print(render_table(results, first="mix", label="reviser, views mixed"))
+    if args.margins:
+        print("\nWhat the likelihood decision trades: targets and preservation at each margin, and at the margin "
+              "the calibration rule picks for each bar (seed by seed), reviser against teacher:\n")
+        print(render_frontier(results))
     return 0
 
 
@@ -175,10 +190,11 @@ def _examples(ck, show_draft: bool) -> list[dict]:
 
 
 def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[str], judge, *,
-             blank: tuple[str, ...] = (), mix: float | None = None) -> dict:
+             blank: tuple[str, ...] = (), mix: float | None = None, sweep: tuple[float, ...] = ()) -> dict:
     """Revise ``drafts`` with the model at ``path`` under the phase's margin; the audit before and after
     the likelihood decision. ``blank``: the levels whose drafts are rewritten from an empty draft (``mix``:
-    from both views mixed, see :func:`revise_blank`)."""
+    from both views mixed, see :func:`revise_blank`). ``sweep``: more margins, whose audit rows go under
+    ``"sweep"``."""
     import functools
 
     from seft.generation.factory import build_generator
@@ -190,13 +206,15 @@ def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[st
     margin = phase_cfg.keep_margin
     # one revision pass, the phase's margin a threshold over it (as `seft run`'s calibration does): the
     # first row is what the model wrote (the tag alone decides), the last what a round would train on
-    rows = calibrate_margin(gen, recs, recs, revise_cfg, judge, margins=[] if margin is None else [margin],
+    grid = sorted(set(sweep) | ({margin} if margin is not None else set()))
+    rows = calibrate_margin(gen, recs, recs, revise_cfg, judge, margins=grid,
                             preservation=1.0, revise=functools.partial(revise_blank, levels=blank, mix=mix) if blank
                             else revise_drafts)["rows"]
-    o = rows[-1]
+    o = next(r for r in rows if r["margin"] == margin)  # the phase's margin (None: the tag alone)
     return {"written": rows[0]["mean_final"], "final": o["mean_final"], "draft": o["mean_draft"],
             "preservation": o["preservation"], "harm_rate": o["harm_rate"], "improvement_rate": o["improvement_rate"],
-            "unchanged": o["kept"] / len(recs)}  # the share of drafts a round would train on as they were
+            "unchanged": o["kept"] / len(recs),  # the share of drafts a round would train on as they were
+            **({"sweep": [r for r in rows if r["margin"] is not None]} if sweep else {})}
 
 
 def revise_blank(gen, recs: list[dict], cfg, levels: tuple[str, ...], *, tag_budget: int,
@@ -314,6 +332,42 @@ def render_table(results: dict, first: str = "reviser", label: str = "reviser (d
             lines.append(f"| {kind} | {metric} | {mean_ci(a)} | {mean_ci(b)} | {mean_ci(diffs, signed=True)} "
                          f"| {count} of {len(diffs)} seeds |")
     return "\n".join(lines)
+
+BARS = (0.85, 0.90, 0.95)
+
+
+def at_bar(sweep: list[dict], bar: float) -> dict | None:
+    """The sweep's row at the margin `seft run`'s calibration would pick for a preservation ``bar``
+    (:func:`seft.reviser.calibrate.choose_margin`); None when the drafts hold no perfect one."""
+    from seft.reviser.calibrate import choose_margin
+
+    m = choose_margin(sweep, bar)
+    return None if m is None else next(r for r in sweep if r["margin"] == m)
+
+
+def render_frontier(results: dict, bars: tuple[float, ...] = BARS) -> str:
+    """Per drafts kind: the reviser's and the teacher's targets (mean final) and preservation at each
+    swept margin, then at each model's own calibrated margin for each bar, with the paired
+    difference of the targets and the seeds where the reviser's are better."""
+    lines = ["| drafts | margin | reviser final | reviser kept | teacher final | teacher kept | "
+             "reviser - teacher (final) | reviser ahead in |", "|---|---|---|---|---|---|---|---|"]
+    for kind, models in results.items():
+        rev, tea = models["reviser"], models["teacher"]
+        margins = [r["margin"] for r in rev[0]["sweep"]]  # every seed swept the same grid
+        pairs = [(f"{m:g}", [s["sweep"][i] for s in rev], [s["sweep"][i] for s in tea]) for i, m in enumerate(margins)]
+        pairs += [(f"calibrated, {bar:.0%} bar", [at_bar(s["sweep"], bar) for s in rev],
+                   [at_bar(s["sweep"], bar) for s in tea]) for bar in bars]
+        for label, a, b in pairs:
+            ok = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
+            diffs = [x["mean_final"] - y["mean_final"] for x, y in ok]
+            if label.startswith("calibrated"):  # each model's margin per seed, reviser/teacher
+                label += " (margins " + ", ".join(f"{x['margin']:g}/{y['margin']:g}" for x, y in ok) + ")"
+            lines.append(f"| {kind} | {label} | {mean_ci([x['mean_final'] for x, _ in ok])} "
+                         f"| {mean_ci([x['preservation'] for x, _ in ok])} | {mean_ci([y['mean_final'] for _, y in ok])} "
+                         f"| {mean_ci([y['preservation'] for _, y in ok])} | {mean_ci(diffs, signed=True)} "
+                         f"| {sum(d > 0 for d in diffs)} of {len(diffs)} seeds |")
+    return "\n".join(lines)
+
 
 if __name__ == "__main__":
     sys.exit(main())

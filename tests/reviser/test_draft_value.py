@@ -77,16 +77,33 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
     capsys.readouterr()
     with pytest.raises(SystemExit, match="between 0 and 1"):
         draft_value.main([str(run), "--out", str(out), "--mix", "1.5"])
+    import yaml
+
+    from seft.config.core import from_dict
+    from seft.config.stages import RunConfig
+
+    cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
+    with pytest.raises(SystemExit, match="nats >= 0"):
+        draft_value.main([str(run), "--out", str(out), "--margins", "1", "-2"])
     assert draft_value.main([str(run), "--seeds", "2", "--n", "12", "--out", str(out), "--blank-rewrite",
-                             "--mix", "0.5"]) == 0
+                             "--mix", "0.5", "--margins", "0", "4", "1"]) == 0
     again = json.loads((out / "draft_value.json").read_text())["results"]
     for kind in ("internal", "external"):  # the same models and drafts: the same numbers, and the two variants
+        margin = draft_value._phase(cfg, kind).keep_margin  # the tiny run's phase margin
+        for m in ("reviser", "teacher"):
+            sweeps = [r.pop("sweep") for r in again[kind][m]]
+            # the grid, sorted, with the phase's own margin in it; its row is the one the table reports
+            assert [[row["margin"] for row in sw] for sw in sweeps] == [sorted({0.0, 1.0, 4.0, margin})] * 2
+            for sw, r in zip(sweeps, again[kind][m]):
+                assert next(row for row in sw if row["margin"] == margin)["mean_final"] == r["final"]
+                assert all(a["kept"] <= b["kept"] for a, b in zip(sw, sw[1:]))  # a wider margin lets more stand
         assert {m: again[kind][m] for m in ("reviser", "teacher")} == saved["results"][kind]
         assert len(again[kind]["blank"]) == len(again[kind]["mix"]) == 2
         assert [r["draft"] for r in again[kind]["mix"]] == [r["draft"] for r in again[kind]["reviser"]]
     printed = capsys.readouterr().out
     assert "| drafts | metric | reviser, MAJOR from an empty draft |" in printed
     assert "| drafts | metric | reviser, views mixed |" in printed
+    assert "| drafts | margin | reviser final |" in printed and "| internal | calibrated, 95% bar (margins " in printed
 
     # --answer-first: one more reviser, trained on the teacher's data first, then on its own, at the
     # run's cost (3 epochs here: 1 + 2)
@@ -146,6 +163,39 @@ class TwoViews:
 
     def continuation_logprobs(self, prompts, texts, *, prefixes=None, desc=""):
         return [self.logprobs[(p[0]["content"].split("|", 1)[1], t)] for p, t in zip(prompts, texts)]
+
+
+def _row(margin, final, kept_share, top=10):
+    return {"margin": margin, "mean_final": final, "preservation": kept_share if top else None, "top_drafts": top}
+
+
+def test_frontier_by_hand():
+    """Two seeds, margins 0, 1 and 2. The calibrated rows take each model's smallest margin that keeps
+    the bar's share of perfect drafts, or its largest when none does (seft run's rule)."""
+    rev = [{"sweep": [_row(0.0, 0.50, 0.80), _row(1.0, 0.48, 0.90), _row(2.0, 0.46, 0.96)]},
+           {"sweep": [_row(0.0, 0.52, 0.86), _row(1.0, 0.47, 0.91), _row(2.0, 0.45, 0.95)]}]
+    tea = [{"sweep": [_row(0.0, 0.51, 0.70), _row(1.0, 0.50, 0.85), _row(2.0, 0.49, 0.92)]},
+           {"sweep": [_row(0.0, 0.53, 0.75), _row(1.0, 0.52, 0.88), _row(2.0, 0.50, 0.93)]}]
+    lines = draft_value.render_frontier({"internal": {"reviser": rev, "teacher": tea}}).splitlines()[2:]
+    rows = {r.split("|")[2].strip(): [c.strip() for c in r.split("|")[3:-1]] for r in lines}
+    assert list(rows)[:3] == ["0", "1", "2"]
+    # margin 0: reviser 0.50 and 0.52, teacher 0.51 and 0.53: behind by 0.01 in both seeds
+    assert rows["0"][0].startswith("0.510 [") and rows["0"][2].startswith("0.520 [")
+    assert rows["0"][4:] == ["-0.010 [-0.010, -0.010]", "0 of 2 seeds"]
+    # 85%: reviser margins 1 (0.90) and 0 (0.86) -> 0.48, 0.52; teacher 1 (0.85) and 1 (0.88) -> 0.50, 0.52
+    b85 = rows["calibrated, 85% bar (margins 1/1, 0/1)"]
+    assert b85[0].startswith("0.500 [") and b85[2].startswith("0.510 [") and b85[4].startswith("-0.010 [")
+    # 90%: reviser 1 and 1 -> 0.48, 0.47; teacher 2 and 2 -> 0.49, 0.50: differences -0.01, -0.03
+    assert rows["calibrated, 90% bar (margins 1/2, 1/2)"][4].startswith("-0.020 [")
+    # 95%: the teacher never keeps 95%, so its largest margin (2) stands in; reviser 2 and 2
+    b95 = rows["calibrated, 95% bar (margins 2/2, 2/2)"]
+    assert b95[1].startswith("0.955 [") and b95[3].startswith("0.925 [") and b95[4].startswith("-0.040 [")
+    # a seed whose drafts hold no perfect one has no calibrated margin and is left out of those rows
+    rev[1]["sweep"] = [dict(r, top_drafts=0, preservation=None) for r in rev[1]["sweep"]]
+    assert draft_value.at_bar(rev[1]["sweep"], 0.9) is None
+    lines = draft_value.render_frontier({"internal": {"reviser": rev, "teacher": tea}}).splitlines()
+    assert any(line.startswith("| internal | calibrated, 90% bar (margins 1/2) | 0.480 | 0.900 | 0.490 | 0.920 | "
+                               "-0.010 | 0 of 1 seeds |") for line in lines)
 
 
 def test_blank_rewrite_by_hand():
