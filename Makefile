@@ -10,8 +10,8 @@ DEMO_OUT ?= runs/demo
 
 install: $(STAMP)
 
-# uv installs the same pinned set as pip about 10x faster (11 s against 2 min 28 s here, both
-# with cold caches), which is most of a fresh clone's wait. pip stays the fallback wherever uv
+# uv installs the same packages at the same versions as pip, 5-7x faster (20-30 s against 141-161 s
+# here: fresh clones, caches emptied, alternating), which was most of a fresh clone's wait. pip stays the fallback wherever uv
 # cannot be fetched or cannot install (a private mirror that only pip is configured for), and
 # `make install INSTALLER=pip` asks for it. uv does not read pip's configuration, so the
 # find-links folder pip uses (where a local CPU torch wheel lies) is handed to it.
