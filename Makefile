@@ -10,15 +10,16 @@ DEMO_OUT ?= runs/demo
 
 install: $(STAMP)
 
-# uv installs the same packages at the same versions as pip, 5-7x faster (20-30 s against 141-161 s
-# here: fresh clones, caches emptied, alternating), which was most of a fresh clone's wait. pip stays the fallback wherever uv
-# cannot be fetched or cannot install (a private mirror that only pip is configured for), and
-# `make install INSTALLER=pip` asks for it. uv does not read pip's configuration, so the
-# find-links folder pip uses (where a local CPU torch wheel lies) is handed to it.
+# uv installs the same packages at the same versions as pip, 5-7x faster (20-30 s against
+# 141-161 s here: fresh clones, caches emptied, alternating), which was most of a fresh clone's
+# wait. pip stays the fallback wherever uv cannot be fetched or cannot install (a private mirror
+# that only pip is configured for), and `make install INSTALLER=pip` asks for it. uv does not read
+# pip's configuration, so the find-links folders pip uses (where a local CPU torch wheel lies)
+# are handed to it.
 INSTALLER ?= uv
 UV         := $(VENV)/bin/uv
 FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell python3 -m pip config get global.find-links 2>/dev/null))
-UV_PIP     := $(UV) pip install --quiet --python $(PY) $(if $(FIND_LINKS),--find-links $(FIND_LINKS))
+UV_PIP     := $(UV) pip install --quiet --python $(PY) $(foreach f,$(FIND_LINKS),--find-links $(f))
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
