@@ -204,8 +204,8 @@ def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[st
     gen = build_generator(path, revise_cfg.generation)
     recs = [{"id": r["id"], "prompt": r["prompt"], "draft": t, "meta": r["meta"]} for r, t in zip(dev, drafts)]
     margin = phase_cfg.keep_margin
-    # one revision pass, the phase's margin a threshold over it (as `seft run`'s calibration does): the
-    # first row is what the model wrote (the tag alone decides), the last what a round would train on
+    # one revision pass, each margin a threshold over it (as `seft run`'s calibration does): the first
+    # row is what the model wrote (the tag alone decides), the phase margin's what a round would train on
     grid = sorted(set(sweep) | ({margin} if margin is not None else set()))
     rows = calibrate_margin(gen, recs, recs, revise_cfg, judge, margins=grid,
                             preservation=1.0, revise=functools.partial(revise_blank, levels=blank, mix=mix) if blank
@@ -332,6 +332,7 @@ def render_table(results: dict, first: str = "reviser", label: str = "reviser (d
             lines.append(f"| {kind} | {metric} | {mean_ci(a)} | {mean_ci(b)} | {mean_ci(diffs, signed=True)} "
                          f"| {count} of {len(diffs)} seeds |")
     return "\n".join(lines)
+
 
 BARS = (0.85, 0.90, 0.95)
 
