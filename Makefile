@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml
 	if [ "$(INSTALLER)" = uv ] && { [ -x $(UV) ] || $(PY) -m pip install --quiet uv; } \
 	   && { $(PY) -c "import torch" 2>/dev/null || $(UV_PIP) "$(TORCH_SPEC)"; } \
 	   && $(UV_PIP) -e ".[dev]"; then :; else \
+	   if [ "$(INSTALLER)" = uv ]; then echo "make install: uv could not install; pip does it instead" >&2; fi; \
 	   { $(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"; } \
 	   && $(PY) -m pip install --quiet -e ".[dev]"; fi
 	touch $(STAMP)
