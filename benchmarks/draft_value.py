@@ -2,6 +2,7 @@
 
     python benchmarks/draft_value.py RUN_DIR [--seeds 3] [--n 512] [--out DIR] [--blank-rewrite]
                                      [--answer-first EPOCHS] [--mix W] [--margins M ...]
+                                     [--one-per-prompt]
 
 RUN_DIR is a run on the testbed (e.g. runs/demo). For each seed k (the run's seeds shifted by k,
 as `seeds: N` and `make replicate` shift them) two revisers are trained from the run's base on the
@@ -42,6 +43,12 @@ The decision is one threshold over one revision pass, so the sweep costs no more
 reviser's targets are behind the teacher's at the config's margins only because it is held to a
 preservation the teacher does not reach, they catch up at an equal bar.
 
+``--one-per-prompt`` adds a teacher trained on one example per prompt (a fifth of the demo's data
+and cost): the teacher's examples differ only in their tag line, so it practises each answer five
+times where the reviser, given a draft to copy in most of its examples, practises it about once
+from the prompt alone. If this teacher writes as the reviser does, practice is the teacher's edge;
+if it still writes better, reading drafts is what costs the reviser.
+
 Each row is the mean over the seeds with a 95% t-interval, and the paired difference (reviser minus
 teacher, seed by seed). It costs two reviser trainings per seed (~4 min per seed for the demo's
 reviser on 2 cores) and no policy training: a cheap answer to "is revision better than
@@ -80,6 +87,8 @@ def main(argv=None) -> int:
                     help="also measure the reviser's two views mixed, weight W (0-1) on the draft's")
     ap.add_argument("--margins", type=float, nargs="+", metavar="M",
                     help="also sweep the likelihood margin over these values (nats) for the reviser and the teacher")
+    ap.add_argument("--one-per-prompt", action="store_true",
+                    help="also measure a teacher trained on the first of each prompt's examples only")
     args = ap.parse_args(argv)
     if args.margins and min(args.margins) < 0:
         raise SystemExit(f"--margins: margins are nats >= 0, got {min(args.margins):g}")
@@ -104,7 +113,8 @@ def main(argv=None) -> int:
     dev, internal, external = dev_drafts(cfg, args.n)
     judge = get_judge(cfg.evolve.judge)
     models = (("reviser", "teacher") + (("blank",) if args.blank_rewrite else ())
-              + (("answer_first",) if args.answer_first is not None else ()) + (("mix",) if args.mix is not None else ()))
+              + (("answer_first",) if args.answer_first is not None else ()) + (("mix",) if args.mix is not None else ())
+              + (("teacher_1pp",) if args.one_per_prompt else ()))
     results = {kind: {m: [] for m in models} for kind in ("internal", "external")}
     for k in range(args.seeds):
         for model in models:
@@ -130,6 +140,9 @@ def main(argv=None) -> int:
     if args.answer_first is not None:
         print(f"\nThe reviser trained {args.answer_first:g} epochs on the teacher's data first, against the teacher:\n")
         print(render_table(results, first="answer_first", label="reviser, answering first"))
+    if args.one_per_prompt:
+        print("\nThe teacher trained on one example per prompt, against the teacher (the difference is theirs):\n")
+        print(render_table(results, first="teacher_1pp", label="teacher, one example per prompt"))
     if args.mix is not None:
         print(f"\nThe reviser's two views mixed ({args.mix:g} on the draft's), against the teacher:\n")
         print(render_table(results, first="mix", label="reviser, views mixed"))
@@ -155,12 +168,12 @@ def _trained(cfg, k: int, model: str, run: Path, out: Path, *, answer_first: flo
     from seft.training.sft import train_sft
 
     ck = seeded(cfg, k)
-    show = model != "teacher"
+    show = model not in ("teacher", "teacher_1pp")
     revise = dataclasses.replace(ck.evolve.revise, show_draft=show)
     # Seed 0's models are the run's own when it trained them: its reviser (RUN/reviser/model) and,
     # after --with-baselines, its no_drafts ablation's (RUN/baselines/no_drafts/reviser/model).
     own = run / "reviser" / "model" if show else run / "baselines" / "no_drafts" / "reviser" / "model"
-    if k == 0 and model != "answer_first" and cfg.reviser_data.show_draft and (own / "train_metrics.json").is_file():
+    if k == 0 and model in ("reviser", "teacher") and cfg.reviser_data.show_draft and (own / "train_metrics.json").is_file():
         return own, revise
     train = ck.reviser_train.train
     if model == "answer_first":
@@ -174,8 +187,22 @@ def _trained(cfg, k: int, model: str, run: Path, out: Path, *, answer_first: flo
         return path, revise
     path = out / f"seed_{k}" / model
     if not (path / "train_metrics.json").is_file():
-        train_sft(ck.reviser_train.base_model, _examples(ck, show), path, train)
+        examples = _examples(ck, show)
+        if model == "teacher_1pp":
+            examples = first_per_prompt(examples)
+        train_sft(ck.reviser_train.base_model, examples, path, train)
     return path, revise
+
+
+def first_per_prompt(examples: list[dict]) -> list[dict]:
+    """The first example of each distinct prompt (its messages), in their order."""
+    seen, out = set(), []
+    for e in examples:
+        key = json.dumps(e["prompt"], sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append(e)
+    return out
 
 
 def _examples(ck, show_draft: bool) -> list[dict]:

@@ -136,6 +136,21 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
     text = lambda exs: sum(len(json.dumps(e["prompt"])) for e in exs)  # noqa: E731
     assert text(answers) < text(revisions)
 
+    # --one-per-prompt: a teacher trained on the first example of each prompt only
+    calls.clear()
+    assert draft_value.main([str(run), "--seeds", "1", "--n", "12", "--out", str(out), "--one-per-prompt"]) == 0
+    assert "| drafts | metric | teacher, one example per prompt |" in capsys.readouterr().out
+    ((_, where, few, _),) = calls  # only the new teacher trained; the others were reused
+    assert where.name == "teacher_1pp" and len(few) == len({json.dumps(e["prompt"]) for e in answers}) < len(answers)
+    assert all(e in answers for e in few)
+
+
+def test_first_per_prompt_by_hand():
+    a, b = [{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]
+    exs = [{"prompt": a, "completion": "1"}, {"prompt": b, "completion": "2"}, {"prompt": a, "completion": "3"},
+           {"prompt": b, "completion": "4"}, {"prompt": [{"content": "b", "role": "user"}], "completion": "5"}]
+    assert [e["completion"] for e in draft_value.first_per_prompt(exs)] == ["1", "2"]
+
 
 def test_draft_value_refuses_another_world(tmp_path):
     (tmp_path / "config.yaml").write_text("testbed:\n  world: if\n")
