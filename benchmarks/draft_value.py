@@ -141,8 +141,8 @@ def main(argv=None) -> int:
         print(f"\nThe reviser trained {args.answer_first:g} epochs on the teacher's data first, against the teacher:\n")
         print(render_table(results, first="answer_first", label="reviser, answering first"))
     if args.one_per_prompt:
-        print("\nThe teacher trained on one example per prompt, against the teacher (the difference is theirs):\n")
-        print(render_table(results, first="teacher_1pp", label="teacher, one example per prompt"))
+        print("\nThe teacher trained on one example per prompt, against the teacher:\n")
+        print(render_table(results, first="teacher_1pp", label="teacher, one example per prompt", who="1pp"))
     if args.mix is not None:
         print(f"\nThe reviser's two views mixed ({args.mix:g} on the draft's), against the teacher:\n")
         print(render_table(results, first="mix", label="reviser, views mixed"))
@@ -341,10 +341,11 @@ def mean_ci(values: list[float | None], signed: bool = False) -> str:
     return f"{head} [{lo:.3f}, {hi:.3f}]"
 
 
-def render_table(results: dict, first: str = "reviser", label: str = "reviser (draft shown)") -> str:
-    """One markdown row per (drafts, metric): ``first`` (the reviser), the teacher, and their paired
-    difference."""
-    lines = [f"| drafts | metric | {label} | teacher (no draft) | reviser - teacher | reviser ahead in |",
+def render_table(results: dict, first: str = "reviser", label: str = "reviser (draft shown)",
+                 who: str = "reviser") -> str:
+    """One markdown row per (drafts, metric): ``first`` (the reviser; ``who`` in the difference's
+    headers), the teacher, and their paired difference."""
+    lines = [f"| drafts | metric | {label} | teacher (no draft) | {who} - teacher | {who} ahead in |",
              "|---|---|---|---|---|---|"]
     for kind, models in results.items():
         rev, tea = models[first], models["teacher"]

@@ -139,7 +139,8 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
     # --one-per-prompt: a teacher trained on the first example of each prompt only
     calls.clear()
     assert draft_value.main([str(run), "--seeds", "1", "--n", "12", "--out", str(out), "--one-per-prompt"]) == 0
-    assert "| drafts | metric | teacher, one example per prompt |" in capsys.readouterr().out
+    assert ("| drafts | metric | teacher, one example per prompt | teacher (no draft) | 1pp - teacher | 1pp ahead in |"
+            in capsys.readouterr().out)
     ((_, where, few, _),) = calls  # only the new teacher trained; the others were reused
     assert where.name == "teacher_1pp" and len(few) == len({json.dumps(e["prompt"]) for e in answers}) < len(answers)
     assert all(e in answers for e in few)
