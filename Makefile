@@ -2,7 +2,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.seft-installed
-# The CPU build of torch, installed before the package so that pip never pulls a CUDA build.
+# The CPU build of torch, installed before the package so that the installer never pulls a CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 DEMO_OUT ?= runs/demo
 
@@ -17,13 +17,14 @@ install: $(STAMP)
 # pip's configuration, so the find-links folders pip uses (where a local CPU torch wheel lies)
 # are handed to it.
 INSTALLER ?= uv
+UV_SPEC    ?= uv==0.13.10
 UV         := $(VENV)/bin/uv
 FIND_LINKS ?= $(or $(PIP_FIND_LINKS),$(shell python3 -m pip config get global.find-links 2>/dev/null))
 UV_PIP     := $(UV) pip install --quiet --python $(PY) $(foreach f,$(FIND_LINKS),--find-links $(f))
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	if [ "$(INSTALLER)" = uv ] && { [ -x $(UV) ] || $(PY) -m pip install --quiet uv; } \
+	if [ "$(INSTALLER)" = uv ] && { [ -x $(UV) ] || $(PY) -m pip install --quiet "$(UV_SPEC)"; } \
 	   && { $(PY) -c "import torch" 2>/dev/null || $(UV_PIP) "$(TORCH_SPEC)"; } \
 	   && $(UV_PIP) -e ".[dev]"; then :; else \
 	   if [ "$(INSTALLER)" = uv ]; then echo "make install: uv could not install; pip does it instead" >&2; fi; \
