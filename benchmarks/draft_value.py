@@ -47,8 +47,9 @@ preservation the teacher does not reach, they catch up at an equal bar.
 and cost): the teacher's examples differ only in their tag line, so it practises each answer five
 times, where the reviser answers from the prompt alone in at most two of its five (an empty draft,
 and a major one when it is unrelated; the others are kept, fixed or reformatted). If this
-teacher writes as the reviser does, practice is the teacher's edge; if it still writes better,
-reading drafts is what costs the reviser.
+teacher falls to the reviser's level or below, practice can explain the teacher's edge (though a
+fifth of the steps is also a shorter schedule); if it still writes better, reading drafts is what
+costs the reviser.
 
 Each row is the mean over the seeds with a 95% t-interval, and the paired difference (reviser minus
 teacher, seed by seed). It costs two reviser trainings per seed (~4 min per seed for the demo's
