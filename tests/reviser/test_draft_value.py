@@ -144,6 +144,11 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
     ((_, where, few, _),) = calls  # only the new teacher trained; the others were reused
     assert where.name == "teacher_1pp" and len(few) == len({json.dumps(e["prompt"]) for e in answers}) < len(answers)
     assert all(e in answers for e in few)
+    calls.clear()  # with its own epochs: another folder, trained that long
+    assert draft_value.main([str(run), "--seeds", "1", "--n", "12", "--out", str(out), "--one-per-prompt",
+                             "--one-per-prompt-epochs", "5"]) == 0
+    ((_, where, again, epochs),) = calls
+    assert (where.name, epochs, again) == ("teacher_1pp_e5", 5.0, few)
 
 
 def test_first_per_prompt_by_hand():
