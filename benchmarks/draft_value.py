@@ -95,6 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--one-per-prompt-epochs", type=float, metavar="E",
                     help="that teacher's epochs (default: the run's)")
     args = ap.parse_args(argv)
+    if args.one_per_prompt_epochs is not None and not (args.one_per_prompt and args.one_per_prompt_epochs > 0):
+        raise SystemExit("--one-per-prompt-epochs: epochs > 0, and only with --one-per-prompt")
     if args.margins and min(args.margins) < 0:
         raise SystemExit(f"--margins: margins are nats >= 0, got {min(args.margins):g}")
     if args.mix is not None and not 0 <= args.mix <= 1:

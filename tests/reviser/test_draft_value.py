@@ -144,6 +144,9 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
     ((_, where, few, _),) = calls  # only the new teacher trained; the others were reused
     assert where.name == "teacher_1pp" and len(few) == len({json.dumps(e["prompt"]) for e in answers}) < len(answers)
     assert all(e in answers for e in few)
+    for bad in (["--one-per-prompt-epochs", "5"], ["--one-per-prompt", "--one-per-prompt-epochs", "0"]):
+        with pytest.raises(SystemExit, match="only with --one-per-prompt"):
+            draft_value.main([str(run), "--out", str(out), *bad])
     calls.clear()  # with its own epochs: another folder, trained that long
     assert draft_value.main([str(run), "--seeds", "1", "--n", "12", "--out", str(out), "--one-per-prompt",
                              "--one-per-prompt-epochs", "5"]) == 0
