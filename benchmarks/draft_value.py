@@ -194,7 +194,9 @@ def _trained(cfg, k: int, model: str, run: Path, out: Path, *, answer_first: flo
         if not (path / "train_metrics.json").is_file():
             train_sft(first, _examples(ck, True), path, dataclasses.replace(train, epochs=train.epochs - answer_first))
         return path, revise
-    path = out / f"seed_{k}" / (model if model != "teacher_1pp" or one_epochs is None else f"{model}_e{one_epochs:g}")
+    # the one-per-prompt teacher at other epochs than the run's is another model: its own folder
+    name = f"{model}_e{one_epochs:g}" if model == "teacher_1pp" and one_epochs is not None else model
+    path = out / f"seed_{k}" / name
     if not (path / "train_metrics.json").is_file():
         examples = _examples(ck, show)
         if model == "teacher_1pp":

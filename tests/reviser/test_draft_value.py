@@ -9,8 +9,11 @@ import math
 from pathlib import Path
 
 import pytest
+import yaml
 
+from seft.config.core import from_dict
 from seft.config.reviser import ReviseConfig
+from seft.config.stages import RunConfig
 from test_pipeline import run_config  # noqa: F401  (the tiny end-to-end run config fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,11 +80,6 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
     capsys.readouterr()
     with pytest.raises(SystemExit, match="between 0 and 1"):
         draft_value.main([str(run), "--out", str(out), "--mix", "1.5"])
-    import yaml
-
-    from seft.config.core import from_dict
-    from seft.config.stages import RunConfig
-
     cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
     with pytest.raises(SystemExit, match="nats >= 0"):
         draft_value.main([str(run), "--out", str(out), "--margins", "1", "-2"])
