@@ -257,3 +257,26 @@ def test_draft_dropout_is_seeded_per_example():
     assert {e["id"] for e in ex2 if e["level"] == "MAJOR" and "bad" not in e["prompt"][0]["content"]} == dropped
     other, _ = build_reviser_examples(many, ReviserDataConfig(pair_scale=(0, 10), seed=4, draft_dropout=0.5))
     assert {e["id"] for e in other if e["level"] == "MAJOR" and "bad" not in e["prompt"][0]["content"]} != dropped
+
+
+def test_answer_examples_add_empty_draft_answers_per_prompt():
+    """answer_examples 2: each prompt gains two examples with no draft in view and MAJOR + its
+    best response as the target; the drafts' own examples are unchanged, and the KEEP cap counts
+    the new ones among the revisions (4 + 6 = 10 revisions: 0.3 * 10 / 0.7 -> 4 KEEPs allowed)."""
+    base, s0 = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), seed=0))
+    more, s2 = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), seed=0, answer_examples=2))
+    assert s0["answer_examples"] == 0 and s2["answer_examples"] == 6
+    extra = [e for e in more if ":answer" in e["id"]]
+    assert [e["id"] for e in extra] == ["A:answer0", "A:answer1", "B:answer0", "B:answer1", "C:answer0", "C:answer1"]
+    for e in extra:
+        q, best = {"A": ("Q1", "a best"), "B": ("Q2", "b1"), "C": ("Q3", "c good")}[e["source_id"]]
+        assert e["prompt"] == reviser_messages(q, "")
+        assert (e["completion"], e["level"]) == (f"[MAJOR]\n{best}", "MAJOR")
+    assert s2["levels"] == {"KEEP": 4, "MINOR": 2, "MAJOR": 8}
+    own = [e for e in more if ":answer" not in e["id"]]
+    assert [e for e in own if e["level"] != "KEEP"] == [e for e in base if e["level"] != "KEEP"]
+    assert all(e == b for e in own for b in base if e["id"] == b["id"])  # a KEEP is the same example too
+    # The teacher (no drafts) gets the same examples, which then read like its others.
+    teach, _ = build_reviser_examples(records(), ReviserDataConfig(pair_scale=(0, 10), seed=0, answer_examples=2,
+                                                                     show_draft=False))
+    assert len(teach) == len(more) and {e["id"] for e in teach} == {e["id"] for e in more}

@@ -50,7 +50,8 @@ def infer_pair_scale(records: list, configured) -> tuple[float, float] | None:
 
 
 def build_reviser_examples(records: Iterable, cfg: ReviserDataConfig) -> tuple[list[dict], dict]:
-    """One example per (record, distinct draft) with a level, then the KEEP cap.
+    """One example per (record, distinct draft) with a level, ``cfg.answer_examples`` more per
+    record that answer its prompt from an empty draft (id ``<record id>:answer<j>``), then the KEEP cap.
 
     Example: ``{"id": "<record id>:<response index>", "prompt": [one user message],
     "completion": tag [+ newline + revision], "level", "gap", "source_id"}``; for pairs index 0
@@ -60,7 +61,7 @@ def build_reviser_examples(records: Iterable, cfg: ReviserDataConfig) -> tuple[l
     pair_scale = infer_pair_scale(records, cfg.pair_scale)
     stats = {"records": len(records), "prompts_used": 0, "duplicates": 0, "empty_drafts": 0,
              "skipped_missing_score": 0, "prompts_empty_best": 0, "prompts_no_scores": 0, "drafts_dropped": 0,
-             "pair_scale": list(pair_scale) if pair_scale else None}
+             "answer_examples": 0, "pair_scale": list(pair_scale) if pair_scale else None}
     examples: list[dict] = []
     for rec, res, drafts in levelled_records(records, cfg, pair_scale=pair_scale, stats=stats):
         stats["empty_drafts"] += sum(a.reason == "empty" for a in res.items)
@@ -72,6 +73,13 @@ def build_reviser_examples(records: Iterable, cfg: ReviserDataConfig) -> tuple[l
                              "prompt": reviser_messages(rec.prompt, shown, cfg.template),
                              "completion": _target(a.level, res.target, drafts[a.index], cfg),
                              "level": a.level, "gap": round(a.gap, 6), "source_id": rec.id})
+        # Answering practice: an empty draft is always MAJOR with the best response as target (as
+        # an empty draft in the data would be); its gap is the largest there is.
+        for j in range(cfg.answer_examples):
+            examples.append({"id": f"{rec.id}:answer{j}", "prompt": reviser_messages(rec.prompt, "", cfg.template),
+                             "completion": render_target(LEVELS[2], res.target, cfg.tags),
+                             "level": LEVELS[2], "gap": 1.0, "source_id": rec.id})
+        stats["answer_examples"] += cfg.answer_examples
     stats["levels_before_cap"] = {lv: sum(e["level"] == lv for e in examples) for lv in LEVELS}
     keep_idx = [i for i, e in enumerate(examples) if e["level"] == KEEP]
     quota = keep_quota(len(keep_idx), len(examples) - len(keep_idx), cfg.max_keep_share)
