@@ -2,7 +2,7 @@
 
     python benchmarks/draft_value.py RUN_DIR [--seeds 3] [--n 512] [--out DIR] [--blank-rewrite]
                                      [--answer-first EPOCHS] [--mix W] [--margins M ...]
-                                     [--one-per-prompt [--one-per-prompt-epochs E]]
+                                     [--one-per-prompt [--one-per-prompt-epochs E]] [--by-task]
 
 RUN_DIR is a run on the testbed (e.g. runs/demo). For each seed k (the run's seeds shifted by k,
 as `seeds: N` and `make replicate` shift them) two revisers are trained from the run's base on the
@@ -52,6 +52,9 @@ fifth of the steps is also a shorter schedule); if it still writes better, readi
 costs the reviser. ``--one-per-prompt-epochs E`` trains it E epochs instead of the run's: at five
 times the run's it takes as many steps as the full teacher, on a fifth of the examples.
 
+``--by-task`` adds, per testbed task (add, sort, ...), each model's written and final scores on
+the policy's own drafts: where the teacher's edge lies, task by task. It costs no training.
+
 Each row is the mean over the seeds with a 95% t-interval, and the paired difference (reviser minus
 teacher, seed by seed). It costs two reviser trainings per seed (~4 min per seed for the demo's
 reviser on 2 cores) and no policy training: a cheap answer to "is revision better than
@@ -94,6 +97,8 @@ def main(argv=None) -> int:
                     help="also measure a teacher trained on the first of each prompt's examples only")
     ap.add_argument("--one-per-prompt-epochs", type=float, metavar="E",
                     help="that teacher's epochs (default: the run's)")
+    ap.add_argument("--by-task", action="store_true",
+                    help="also print each model's scores on the policy's drafts task by task")
     args = ap.parse_args(argv)
     if args.one_per_prompt_epochs is not None and not (args.one_per_prompt and args.one_per_prompt_epochs > 0):
         raise SystemExit("--one-per-prompt-epochs: epochs > 0, and only with --one-per-prompt")
@@ -131,7 +136,8 @@ def main(argv=None) -> int:
             mix = args.mix if model == "mix" else None
             for kind, drafts in (("internal", internal), ("external", external)):
                 results[kind][model].append(_measure(path, rcfg, _phase(cfg, kind), dev, drafts, judge,
-                                                     blank=blank, mix=mix, sweep=args.margins or ()))
+                                                     blank=blank, mix=mix, sweep=args.margins or (),
+                                                     by_task=args.by_task))
             print(f"seed {k} {model}: " + ", ".join(f"{kind} written {results[kind][model][-1]['written']:.3f} "
                                                    f"final {results[kind][model][-1]['final']:.3f}"
                                                    for kind in results), flush=True)
@@ -157,6 +163,9 @@ def main(argv=None) -> int:
         print("\nWhat the likelihood decision trades: targets and preservation at each margin, and at the margin "
               "the calibration rule picks for each bar (seed by seed), reviser against teacher:\n")
         print(render_frontier(results))
+    if args.by_task:
+        print("\nTask by task, on the policy's own drafts (the likelihood decision at the internal margin):\n")
+        print(render_tasks(results["internal"], [m for m in models if m != "teacher"]))
     return 0
 
 
@@ -229,11 +238,12 @@ def _examples(ck, show_draft: bool) -> list[dict]:
 
 
 def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[str], judge, *,
-             blank: tuple[str, ...] = (), mix: float | None = None, sweep: tuple[float, ...] = ()) -> dict:
+             blank: tuple[str, ...] = (), mix: float | None = None, sweep: tuple[float, ...] = (),
+             by_task: bool = False) -> dict:
     """Revise ``drafts`` with the model at ``path`` under the phase's margin; the audit before and after
     the likelihood decision. ``blank``: the levels whose drafts are rewritten from an empty draft (``mix``:
     from both views mixed, see :func:`revise_blank`). ``sweep``: more margins, whose audit rows go under
-    ``"sweep"``."""
+    ``"sweep"``. ``by_task``: ``"tasks"``, each testbed task's draft, written and final means."""
     import functools
 
     from seft.generation.factory import build_generator
@@ -246,14 +256,46 @@ def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[st
     # one revision pass, each margin a threshold over it (as `seft run`'s calibration does): the first
     # row is what the model wrote (the tag alone decides), the phase margin's what a round would train on
     grid = sorted(set(sweep) | ({margin} if margin is not None else set()))
-    rows = calibrate_margin(gen, recs, recs, revise_cfg, judge, margins=grid,
+    got = calibrate_margin(gen, recs, recs, revise_cfg, judge, margins=grid,
                             preservation=1.0, revise=functools.partial(revise_blank, levels=blank, mix=mix) if blank
-                            else revise_drafts)["rows"]
+                            else revise_drafts, group=(lambda r: r["meta"]["task"]) if by_task else None)
+    rows = got["rows"]
     o = next(r for r in rows if r["margin"] == margin)  # the phase's margin (None: the tag alone)
     return {"written": rows[0]["mean_final"], "final": o["mean_final"], "draft": o["mean_draft"],
             "preservation": o["preservation"], "harm_rate": o["harm_rate"], "improvement_rate": o["improvement_rate"],
             "unchanged": o["kept"] / len(recs),  # the share of drafts a round would train on as they were
-            **({"sweep": [r for r in rows if r["margin"] is not None]} if sweep else {})}
+            **({"sweep": [r for r in rows if r["margin"] is not None]} if sweep else {}),
+            **({"tasks": {t: task_means(g, margin, sum(r["meta"]["task"] == t for r in recs))
+                          for t, g in got["groups"].items()}} if by_task else {})}
+
+
+def task_means(rows: list[dict], margin: float | None, n: int) -> dict:
+    """A group's size ``n``, mean draft, what the model wrote (the tag alone decides: the first row)
+    and the final at ``margin``."""
+    o = next(r for r in rows if r["margin"] == margin)
+    return {"n": n, "draft": o["mean_draft"], "written": rows[0]["mean_final"], "final": o["mean_final"]}
+
+
+def render_tasks(results: dict, others: list[str]) -> str:
+    """One markdown row per task: prompts, mean draft, the teacher's written and final, and for each
+    of ``others`` (the reviser first) its written and final with the paired difference of the final
+    against the teacher's and the seeds where it is ahead."""
+    tea = results["teacher"]
+    head = ["task", "prompts", "mean draft", "teacher written", "teacher final"]
+    for m in others:
+        head += [f"{m} written", f"{m} final", f"{m} - teacher (final)", f"{m} ahead in"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for task in sorted(tea[0]["tasks"]):
+        t = [s["tasks"][task] for s in tea]
+        row = [task, str(t[0]["n"]), f"{statistics.fmean(x['draft'] for x in t):.3f}",
+               mean_ci([x["written"] for x in t]), mean_ci([x["final"] for x in t])]
+        for m in others:
+            a = [s["tasks"][task] for s in results[m]]
+            diffs = [x["final"] - y["final"] for x, y in zip(a, t)]
+            row += [mean_ci([x["written"] for x in a]), mean_ci([x["final"] for x in a]),
+                    mean_ci(diffs, signed=True), f"{sum(d > 0 for d in diffs)} of {len(diffs)} seeds"]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def revise_blank(gen, recs: list[dict], cfg, levels: tuple[str, ...], *, tag_budget: int,

@@ -87,3 +87,27 @@ def test_which_dev_set_calibrates(tmp_path):
     assert calibration_kinds(with_dev, None) == ["internal"]
     off = dataclasses.replace(on_world, calibration=dataclasses.replace(cfg.calibration, enabled=False))
     assert calibration_kinds(off, world) == []
+
+
+def test_calibrate_margin_groups_are_the_rows_of_each_groups_records():
+    """``group``: each group's rows are margin_rows over its own records (0 and 2 in "x", 1 and 3 in
+    "y"), and the whole's rows are unchanged by asking for groups."""
+    from types import SimpleNamespace
+
+    from seft.config.reviser import ReviseConfig
+    from seft.reviser.calibrate import calibrate_margin
+
+    texts = {"a": 1.0, "b": 0.5, "c": 1.0, "d": 0.0, "e": 0.0, "f": 1.0, "g": 1.0}
+    judge = SimpleNamespace(score=lambda recs, responses: [texts[t] for t in responses])
+    gen = SimpleNamespace(tokenizer=lambda text, add_special_tokens: {"input_ids": list(text)})
+    records = [{"id": r["id"], "draft": r["draft"], "g": "xyxy"[i]} for i, r in enumerate(REVS)]
+    kw = dict(margins=[0.5, 2.0], preservation=0.9, revise=lambda g, recs, cfg, tag_budget: [dict(r) for r in REVS])
+    plain = calibrate_margin(gen, records, records, ReviseConfig(), judge, **kw)
+    got = calibrate_margin(gen, records, records, ReviseConfig(), judge, group=lambda r: r["g"], **kw)
+    assert "groups" not in plain and got["rows"] == plain["rows"]
+    assert got["rows"] == margin_rows(REVS, DRAFT, REVISED, [None, 0.5, 2.0])
+    assert got["groups"] == {
+        "x": margin_rows([REVS[0], REVS[2]], [1.0, 0.0], [0.5, 1.0], [None, 0.5, 2.0]),
+        "y": margin_rows([REVS[1], REVS[3]], [1.0, 1.0], [0.0, 1.0], [None, 0.5, 2.0])}
+    # by hand, group x at margin 2: both drafts stand -> finals 1 and 0
+    assert next(r for r in got["groups"]["x"] if r["margin"] == 2.0)["mean_final"] == 0.5

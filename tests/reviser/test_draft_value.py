@@ -84,11 +84,17 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
     with pytest.raises(SystemExit, match="nats >= 0"):
         draft_value.main([str(run), "--out", str(out), "--margins", "1", "-2"])
     assert draft_value.main([str(run), "--seeds", "2", "--n", "12", "--out", str(out), "--blank-rewrite",
-                             "--mix", "0.5", "--margins", "0", "4", "1"]) == 0
+                             "--mix", "0.5", "--margins", "0", "4", "1", "--by-task"]) == 0
     again = json.loads((out / "draft_value.json").read_text())["results"]
     for kind in ("internal", "external"):  # the same models and drafts: the same numbers, and the two variants
         margin = draft_value._phase(cfg, kind).keep_margin  # the tiny run's phase margin
         for m in ("reviser", "teacher"):
+            for r in again[kind][m]:  # the tasks split the dev prompts: their weighted means are the whole's
+                # (up to the audit's rounding of each mean to 4 decimals)
+                tasks = r.pop("tasks")
+                assert sum(t["n"] for t in tasks.values()) == 12
+                for key, whole in (("draft", r["draft"]), ("written", r["written"]), ("final", r["final"])):
+                    assert sum(t["n"] * t[key] for t in tasks.values()) / 12 == pytest.approx(whole, abs=1e-3)
             sweeps = [r.pop("sweep") for r in again[kind][m]]
             # the grid, sorted, with the phase's own margin in it; its row is the one the table reports
             assert [[row["margin"] for row in sw] for sw in sweeps] == [sorted({0.0, 1.0, 4.0, margin})] * 2
@@ -102,6 +108,7 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
     assert "| drafts | metric | reviser, MAJOR from an empty draft |" in printed
     assert "| drafts | metric | reviser, views mixed |" in printed
     assert "| drafts | margin | reviser final |" in printed and "| internal | calibrated, 95% bar (margins " in printed
+    assert "| task | prompts | mean draft | teacher written | teacher final | reviser written |" in printed
 
     # --answer-first: one more reviser, trained on the teacher's data first, then on its own, at the
     # run's cost (3 epochs here: 1 + 2)
@@ -150,6 +157,22 @@ def test_draft_value_on_a_tiny_run(run_config, tmp_path, monkeypatch, capsys):  
                              "--one-per-prompt-epochs", "5"]) == 0
     ((_, where, again, epochs),) = calls
     assert (where.name, epochs, again) == ("teacher_1pp_e5", 5.0, few)
+
+
+def test_tasks_by_hand():
+    """Two seeds, one task: the teacher's means, then the reviser's with the paired difference of the finals."""
+    def t(written, final):
+        return {"tasks": {"sort": {"n": 10, "draft": 0.2, "written": written, "final": final}}}
+    results = {"teacher": [t(0.6, 0.5), t(0.8, 0.7)], "reviser": [t(0.5, 0.6), t(0.4, 0.3)]}
+    lines = draft_value.render_tasks(results, ["reviser"]).splitlines()
+    cells = [c.strip() for c in lines[2].split("|")[1:-1]]
+    assert lines[0].startswith("| task | prompts | mean draft | teacher written | teacher final | reviser written |")
+    # finals: teacher 0.5, 0.7 (mean 0.6); reviser 0.6, 0.3 (mean 0.45); differences +0.1, -0.4: mean -0.15,
+    # sd 0.3536, half-width 12.706 * 0.3536 / sqrt(2) = 3.1765
+    assert cells[:3] == ["sort", "10", "0.200"]
+    assert cells[3].startswith("0.700 [") and cells[4].startswith("0.600 [")
+    assert cells[5].startswith("0.450 [") and cells[6].startswith("0.450 [")
+    assert cells[7] == "-0.150 [-3.326, 3.026]" and cells[8] == "1 of 2 seeds"
 
 
 def test_first_per_prompt_by_hand():

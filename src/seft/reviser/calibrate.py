@@ -62,12 +62,13 @@ def choose_margin(rows: Sequence[dict], preservation: float) -> float | None:
 
 def calibrate_margin(generator, records: Sequence[dict], judge_records: Sequence[dict], revise_cfg, judge, *,
                      margins: Sequence[float], preservation: float, top_score: float | None = 1.0,
-                     revise: Callable = revise_drafts) -> dict:
+                     revise: Callable = revise_drafts, group: Callable[[dict], str] | None = None) -> dict:
     """Revise ``records`` (id, prompt, draft) with ``generator`` (the reviser) and choose the margin.
 
     ``judge_records``: the judge's view of each record (for the testbed, with its reference).
     ``revise``: how the records are revised, called as ``revise_drafts`` is (a benchmark's variant).
-    Returns ``{"margin": chosen or None, "rows": margin_rows(...), "drafts": n}``."""
+    Returns ``{"margin": chosen or None, "rows": margin_rows(...), "drafts": n}``, and with ``group``
+    (a record -> its group's name) ``"groups": {name: margin_rows(...) over that group's records}``."""
     cfg = dataclasses.replace(revise_cfg, keep_margin=DEFERRED)
     revs = revise(generator, list(records), cfg, tag_budget=tag_token_budget(generator.tokenizer, cfg.tags))
     # each distinct text once: a draft, and the reviser's text where it wrote another
@@ -78,5 +79,12 @@ def calibrate_margin(generator, records: Sequence[dict], judge_records: Sequence
     revision_scores = list(draft_scores)
     for (i, _), s in zip(texts[len(revs):], scores[len(revs):]):
         revision_scores[i] = s
-    rows = margin_rows(revs, draft_scores, revision_scores, [None, *sorted(margins)], top_score)
-    return {"margin": choose_margin(rows, preservation), "drafts": len(revs), "rows": rows}
+    grid = [None, *sorted(margins)]
+    rows = margin_rows(revs, draft_scores, revision_scores, grid, top_score)
+    out = {"margin": choose_margin(rows, preservation), "drafts": len(revs), "rows": rows}
+    if group is not None:
+        names = [group(r) for r in records]
+        out["groups"] = {g: margin_rows(*([x[i] for i in range(len(revs)) if names[i] == g]
+                                          for x in (revs, draft_scores, revision_scores)), grid, top_score)
+                         for g in sorted(set(names))}
+    return out
