@@ -257,8 +257,8 @@ def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[st
     # row is what the model wrote (the tag alone decides), the phase margin's what a round would train on
     grid = sorted(set(sweep) | ({margin} if margin is not None else set()))
     got = calibrate_margin(gen, recs, recs, revise_cfg, judge, margins=grid,
-                            preservation=1.0, revise=functools.partial(revise_blank, levels=blank, mix=mix) if blank
-                            else revise_drafts, group=(lambda r: r["meta"]["task"]) if by_task else None)
+                           preservation=1.0, revise=functools.partial(revise_blank, levels=blank, mix=mix) if blank
+                           else revise_drafts, group=(lambda r: r["meta"]["task"]) if by_task else None)
     rows = got["rows"]
     o = next(r for r in rows if r["margin"] == margin)  # the phase's margin (None: the tag alone)
     return {"written": rows[0]["mean_final"], "final": o["mean_final"], "draft": o["mean_draft"],

@@ -82,9 +82,11 @@ def calibrate_margin(generator, records: Sequence[dict], judge_records: Sequence
     grid = [None, *sorted(margins)]
     rows = margin_rows(revs, draft_scores, revision_scores, grid, top_score)
     out = {"margin": choose_margin(rows, preservation), "drafts": len(revs), "rows": rows}
-    if group is not None:
+    if group is not None:  # the same thresholds over each group's share of the one pass
         names = [group(r) for r in records]
-        out["groups"] = {g: margin_rows(*([x[i] for i in range(len(revs)) if names[i] == g]
-                                          for x in (revs, draft_scores, revision_scores)), grid, top_score)
-                         for g in sorted(set(names))}
+        out["groups"] = {}
+        for g in sorted(set(names)):
+            idx = [i for i, name in enumerate(names) if name == g]
+            out["groups"][g] = margin_rows([revs[i] for i in idx], [draft_scores[i] for i in idx],
+                                           [revision_scores[i] for i in idx], grid, top_score)
     return out
