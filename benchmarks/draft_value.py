@@ -65,6 +65,7 @@ models go to OUT (default RUN/draft_value/), and a rerun reuses the ones already
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import statistics
@@ -256,24 +257,27 @@ def _measure(path: Path, revise_cfg, phase_cfg, dev: list[dict], drafts: list[st
     # one revision pass, each margin a threshold over it (as `seft run`'s calibration does): the first
     # row is what the model wrote (the tag alone decides), the phase margin's what a round would train on
     grid = sorted(set(sweep) | ({margin} if margin is not None else set()))
+    task = lambda r: r["meta"]["task"]  # noqa: E731  (the testbed's records name their task)
     got = calibrate_margin(gen, recs, recs, revise_cfg, judge, margins=grid,
                            preservation=1.0, revise=functools.partial(revise_blank, levels=blank, mix=mix) if blank
-                           else revise_drafts, group=(lambda r: r["meta"]["task"]) if by_task else None)
+                           else revise_drafts, group=task if by_task else None)
     rows = got["rows"]
     o = next(r for r in rows if r["margin"] == margin)  # the phase's margin (None: the tag alone)
     return {"written": rows[0]["mean_final"], "final": o["mean_final"], "draft": o["mean_draft"],
             "preservation": o["preservation"], "harm_rate": o["harm_rate"], "improvement_rate": o["improvement_rate"],
             "unchanged": o["kept"] / len(recs),  # the share of drafts a round would train on as they were
             **({"sweep": [r for r in rows if r["margin"] is not None]} if sweep else {}),
-            **({"tasks": {t: task_means(g, margin, sum(r["meta"]["task"] == t for r in recs))
-                          for t, g in got["groups"].items()}} if by_task else {})}
+            **({"tasks": task_table(got["groups"], margin, collections.Counter(map(task, recs)))} if by_task else {})}
 
 
-def task_means(rows: list[dict], margin: float | None, n: int) -> dict:
-    """A group's size ``n``, mean draft, what the model wrote (the tag alone decides: the first row)
-    and the final at ``margin``."""
-    o = next(r for r in rows if r["margin"] == margin)
-    return {"n": n, "draft": o["mean_draft"], "written": rows[0]["mean_final"], "final": o["mean_final"]}
+def task_table(groups: dict[str, list[dict]], margin: float | None, sizes: dict[str, int]) -> dict:
+    """Per task (``groups``: its margin rows): its size, mean draft, what the model wrote (the tag alone
+    decides: the first row) and the final at ``margin``."""
+    out = {}
+    for t, rows in groups.items():
+        o = next(r for r in rows if r["margin"] == margin)
+        out[t] = {"n": sizes[t], "draft": o["mean_draft"], "written": rows[0]["mean_final"], "final": o["mean_final"]}
+    return out
 
 
 def render_tasks(results: dict, others: list[str]) -> str:
